@@ -4,6 +4,7 @@
 . "$(dirname "$0")/lib.sh"
 here=$(cd "$(dirname "$0")" && pwd)
 total=$SECONDS
+step "host packages" "$here/host-packages.sh"
 step "python virtualenv" "$here/python.sh"
 step "docker engine" "$here/docker.sh"
 step "pulumi toolchain" "$here/pulumi.sh"
