@@ -171,6 +171,8 @@ def _cross_checks(cfg: StackConfig, secret_sections: frozenset[str]) -> list[tup
             problems.append(("promotion.metrics", "required with promotion.image (the gate re-checks them)"))
     if promotion.require_digest and promotion.image and not DIGEST_REF.match(promotion.image):
         problems.append(("promotion.image", f"must be pinned by digest (`repo@sha256:<64 hex>`), got {promotion.image!r}"))
+    if not cfg.image.build and cfg.gate.on_fail == "keep":
+        problems.append(("gate.onFail", "keep needs image.build (a promoted image that fails this gate is refused, never kept)"))
     if cfg.image.build and not cfg.model.train:
         problems.append(("model.train", "must be true when image.build is true (the image is built from a gated model)"))
     registry = cfg.registry

@@ -1,0 +1,38 @@
+"""modelship: a gated model, its image, the registry it lives in, the workload serving it, and its monitoring."""
+import pulumi
+
+from infra import config, gate, outputs
+from infra.container import ContainerWorkload, ContainerWorkloadArgs
+from infra.image import ModelImage, ModelImageArgs
+from infra.kubernetes import KubernetesWorkload, KubernetesWorkloadArgs
+from infra.registry import Registry, RegistryArgs
+
+# 1. The stack's config, all of it valid, or nothing happens.
+cfg = config.load()
+stack = pulumi.get_stack()
+
+# 2. The gate decides which model may ship, before any resource is declared.
+if cfg.image.build:
+    model = gate.gated_model(cfg.model, cfg.gate, stack)
+else:
+    model = gate.promoted_model(cfg.promotion, cfg.gate, stack)
+
+# 3. The image: built here from the gated model (dev), or the digest promoted from the stack before.
+registry = Registry("registry", RegistryArgs(cfg.registry))
+if cfg.image.build:
+    image = ModelImage("image", ModelImageArgs(model.model_id, model.entry_dir, model.labels(), cfg.image, registry))
+    image_ref = image.ref
+else:
+    image_ref = cfg.promotion.image
+
+# 4. The workload serving it.
+labels = model.labels()
+if cfg.target == "docker":
+    workload = ContainerWorkload("server", ContainerWorkloadArgs(image_ref, cfg.workload, labels))
+else:
+    workload = KubernetesWorkload(
+        "server", KubernetesWorkloadArgs(image_ref, model.model_id, cfg.workload, cfg.kubernetes, labels, registry)
+    )
+
+# 5. What the stack tells its users.
+outputs.export(workload.endpoint, image_ref, model, auth=cfg.workload.auth_token is not None)

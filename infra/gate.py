@@ -1,0 +1,90 @@
+"""The preview-time gate: which model, if any, the image may carry.
+
+Runs before the image resource is declared. A model that passes the stack's thresholds is returned; one
+that fails either stops the program with the gate table (nothing registered) or, with `gate.onFail: keep`,
+yields to the last passing model recorded in the stack's own outputs, with a warning.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Optional
+
+import pulumi
+
+from infra.config import GateConfig, ModelConfig, PromotionConfig
+from infra.stack_outputs import read_outputs
+
+ROOT = Path(__file__).resolve().parent.parent
+# The stack output that records what the gate let through; `keep` reads it back.
+GATE_OUTPUT = "gate"
+
+
+class GateFailed(pulumi.RunError):
+    """Printed by the engine without a traceback: the gate table is the message."""
+
+
+@dataclass(frozen=True)
+class GatedModel:
+    model_id: str
+    # The store entry the image is built from; None for a promoted image (never rebuilt).
+    entry_dir: Optional[Path]
+    gate: Any  # model.gate.GateResult
+    kept: bool = False
+
+    @property
+    def n_features(self) -> Optional[int]:
+        if self.entry_dir is None:
+            return None
+        return json.loads((self.entry_dir / "report.json").read_text())["data"]["n_features"]
+
+    def labels(self) -> dict[str, str]:
+        return self.gate.to_labels()
+
+    def record(self) -> dict[str, Any]:
+        """What the stack exports as its gate output, and what `keep` reads back."""
+        return self.gate.model_dump(mode="json")
+
+
+def _fail_or_keep(result: Any, gate: GateConfig, stack: str, reason: str) -> GatedModel:
+    from model.gate import GateResult
+
+    table = result.to_markdown()
+    if gate.on_fail == "fail":
+        raise GateFailed(f"stack '{stack}': {reason}; nothing was registered.\n\n{table}")
+    recorded = read_outputs(stack).get(GATE_OUTPUT)
+    if not recorded:
+        raise GateFailed(
+            f"stack '{stack}': {reason}, and gate.onFail is keep but the stack has no passing model "
+            f"recorded yet (no `{GATE_OUTPUT}` output); nothing was registered.\n\n{table}"
+        )
+    last = GateResult.model_validate(recorded)
+    pulumi.log.warn(
+        f"gate failed for model {result.model_id[:12]}; keeping the last passing model {last.model_id[:12]} "
+        f"(gate.onFail: keep).\n\n{table}"
+    )
+    return last
+
+
+def gated_model(model: ModelConfig, gate: GateConfig, stack: str) -> GatedModel:
+    """Trains into the store, or reuses the stored entry without importing TensorFlow, then applies the gate."""
+    from model import gated_entry
+
+    store = ROOT / model.store_dir
+    entry_dir, result = gated_entry(ROOT / model.train_config, model.overrides, gate.thresholds, store)
+    if result.passed:
+        return GatedModel(result.model_id, Path(entry_dir), result)
+    last = _fail_or_keep(result, gate, stack, f"model {result.model_id[:12]} failed the gate")
+    return GatedModel(last.model_id, store / last.model_id, last, kept=True)
+
+
+def promoted_model(promotion: PromotionConfig, gate: GateConfig, stack: str) -> GatedModel:
+    """Re-checks a promoted model's recorded metrics against this stack's thresholds (no training, no build)."""
+    from model.gate import evaluate
+
+    result = evaluate(promotion.model_id, promotion.metrics, gate.thresholds)
+    if result.passed:
+        return GatedModel(result.model_id, None, result)
+    last = _fail_or_keep(result, gate, stack, f"promoted model {result.model_id[:12]} fails this stack's gate")
+    return GatedModel(last.model_id, None, last, kept=True)

@@ -1,0 +1,109 @@
+"""The serving image: app/ plus one gated store entry, tagged by what decides its content, pushed by digest."""
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+import pulumi
+import pulumi_docker_build as docker_build
+
+from infra.config import ImageConfig
+from infra.registry import Registry
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def app_hash(app_dir: Path) -> str:
+    """sha256 over every file of app/ (sorted relative path, then bytes), caches excluded (docs/contracts.md)."""
+    digest = hashlib.sha256()
+    for path in sorted(p for p in app_dir.rglob("*") if p.is_file() and "__pycache__" not in p.parts):
+        digest.update(path.relative_to(app_dir).as_posix().encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def image_tag(model_id: str, app_digest: str) -> str:
+    return f"{model_id[:12]}-{app_digest[:12]}"
+
+
+def build_context(tag: str, entry_dir: Path, app_dir: Path, build_root: Path) -> Path:
+    """`<build_root>/<tag>/`: app/ + `model/` (the store entry) + `wheels/`; content-addressed, made once.
+
+    The tag names the content, so an existing context is reused as is; a half-made one never carries
+    the name (it is assembled aside and renamed into place).
+    """
+    context = build_root / tag
+    if context.is_dir():
+        return context
+    partial = build_root / f".{tag}.{os.getpid()}"
+    shutil.rmtree(partial, ignore_errors=True)
+    shutil.copytree(app_dir, partial, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    shutil.copytree(entry_dir, partial / "model")
+    # Wheels come from the host's cache, so the build itself needs no network.
+    subprocess.run(
+        [str(ROOT / "toolchain" / "wheels.sh"), str(app_dir / "requirements.txt"), str(partial / "wheels")],
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
+    partial.rename(context)
+    return context
+
+
+@dataclass(frozen=True)
+class ModelImageArgs:
+    model_id: str
+    entry_dir: Path
+    gate_labels: dict[str, str]
+    image: ImageConfig
+    registry: Registry
+    app_dir: Path = ROOT / "app"
+    build_root: Path = ROOT / ".modelship" / "build"
+
+
+class ModelImage(pulumi.ComponentResource):
+    """`ref` is `<registry>/<name>:<tag>@sha256:...`, what workloads deploy."""
+
+    ref: pulumi.Output[str]
+    digest: pulumi.Output[str]
+    tag: str
+
+    def __init__(self, name: str, args: ModelImageArgs, opts: Optional[pulumi.ResourceOptions] = None):
+        super().__init__("modelship:infra:ModelImage", name, None, opts)
+        self.tag = image_tag(args.model_id, app_hash(args.app_dir))
+        context = build_context(self.tag, args.entry_dir, args.app_dir, args.build_root)
+        registry = args.registry
+        repository = pulumi.Output.concat(registry.server, "/", args.image.name)
+        credentials = (
+            [docker_build.RegistryArgs(address=registry.server, username=registry.username, password=registry.password)]
+            if registry.password is not None
+            else None
+        )
+        labels = {
+            "org.opencontainers.image.title": args.image.name,
+            "org.opencontainers.image.version": self.tag,
+            "org.opencontainers.image.base.name": args.image.base_image,
+            "ai.modelship.model_id": args.model_id,
+            **args.gate_labels,
+        }
+        self.image = docker_build.Image(
+            name,
+            context=docker_build.BuildContextArgs(location=str(context)),
+            dockerfile=docker_build.DockerfileArgs(location=str(context / "Dockerfile")),
+            build_args={"BASE_IMAGE": args.image.base_image},
+            tags=[pulumi.Output.concat(repository, ":", self.tag)],
+            labels=labels,
+            # The wheels are in the context: the build has no business on the network.
+            network=docker_build.NetworkMode.NONE,
+            push=args.image.push,
+            registries=credentials,
+            build_on_preview=False,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[registry]),
+        )
+        self.ref = self.image.ref
+        self.digest = self.image.digest
+        self.register_outputs({"ref": self.ref, "digest": self.digest, "tag": self.tag})

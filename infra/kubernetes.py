@@ -1,0 +1,214 @@
+"""The Kubernetes target: namespace, Deployment by digest, Service, HPA, PDB and an optional Ingress."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from infra.config import KubernetesConfig, WorkloadConfig
+from infra.container import NON_ROOT_USER, READY_PATH
+from infra.registry import Registry
+
+APP = "modelship-server"
+
+
+@dataclass(frozen=True)
+class KubernetesWorkloadArgs:
+    image_ref: pulumi.Input[str]
+    model_id: str
+    workload: WorkloadConfig
+    kubernetes: KubernetesConfig
+    annotations: dict[str, str]
+    registry: Registry
+
+
+class KubernetesWorkload(pulumi.ComponentResource):
+    """`endpoint` is the in-cluster URL of the Service (or the Ingress URL when one is enabled)."""
+
+    endpoint: pulumi.Output[str]
+
+    def __init__(self, name: str, args: KubernetesWorkloadArgs, opts: Optional[pulumi.ResourceOptions] = None):
+        super().__init__("modelship:infra:KubernetesWorkload", name, None, opts)
+        kube, work = args.kubernetes, args.workload
+        provider = k8s.Provider(f"{name}-provider", kubeconfig=kube.kubeconfig, opts=pulumi.ResourceOptions(parent=self)) if kube.kubeconfig else None
+        child = pulumi.ResourceOptions(parent=self, provider=provider)
+        labels = {
+            "app.kubernetes.io/name": APP,
+            "app.kubernetes.io/instance": name,
+            "app.kubernetes.io/part-of": "modelship",
+            "app.kubernetes.io/managed-by": "pulumi",
+        }
+        pod_labels = {**labels, "app.kubernetes.io/version": args.model_id[:12]}
+        selector = {k: labels[k] for k in ("app.kubernetes.io/name", "app.kubernetes.io/instance")}
+        namespace = k8s.core.v1.Namespace(
+            f"{name}-ns", metadata=k8s.meta.v1.ObjectMetaArgs(name=kube.namespace, labels=labels), opts=child
+        )
+        ns = namespace.metadata.name
+        meta = k8s.meta.v1.ObjectMetaArgs(name=APP, namespace=ns, labels=labels)
+        uid, gid = (int(x) for x in NON_ROOT_USER.split(":"))
+        resources = k8s.core.v1.ResourceRequirementsArgs(
+            requests={"cpu": work.cpu, "memory": work.memory},
+            limits={"cpu": work.cpu, "memory": work.memory},
+        )
+
+        def http(path: str) -> k8s.core.v1.HTTPGetActionArgs:
+            return k8s.core.v1.HTTPGetActionArgs(path=path, port="http")
+
+        env = [
+            k8s.core.v1.EnvVarArgs(name="PORT", value=str(work.port)),
+            k8s.core.v1.EnvVarArgs(name="HOST", value="0.0.0.0"),
+            k8s.core.v1.EnvVarArgs(name="MODEL_DIR", value="/model"),
+        ]
+        depends = []
+        if work.auth_token is not None:
+            token = k8s.core.v1.Secret(
+                f"{name}-auth",
+                metadata=k8s.meta.v1.ObjectMetaArgs(name=f"{APP}-auth", namespace=ns, labels=labels),
+                string_data={"token": pulumi.Output.secret(work.auth_token.get_secret_value())},
+                opts=child,
+            )
+            depends.append(token)
+            env.append(
+                k8s.core.v1.EnvVarArgs(
+                    name="AUTH_TOKEN",
+                    value_from=k8s.core.v1.EnvVarSourceArgs(
+                        secret_key_ref=k8s.core.v1.SecretKeySelectorArgs(name=token.metadata.name, key="token")
+                    ),
+                )
+            )
+        pull_secrets = None
+        registry = args.registry
+        if registry.password is not None:
+            auth = pulumi.Output.json_dumps(
+                {"auths": {registry.server: {"username": registry.username, "password": registry.password}}}
+            )
+            pull = k8s.core.v1.Secret(
+                f"{name}-pull",
+                metadata=k8s.meta.v1.ObjectMetaArgs(name=f"{APP}-pull", namespace=ns, labels=labels),
+                type="kubernetes.io/dockerconfigjson",
+                string_data={".dockerconfigjson": pulumi.Output.secret(auth)},
+                opts=child,
+            )
+            pull_secrets = [k8s.core.v1.LocalObjectReferenceArgs(name=pull.metadata.name)]
+        container = k8s.core.v1.ContainerArgs(
+            name="server",
+            image=args.image_ref,
+            ports=[k8s.core.v1.ContainerPortArgs(name="http", container_port=work.port)],
+            env=env,
+            resources=resources,
+            readiness_probe=k8s.core.v1.ProbeArgs(http_get=http(READY_PATH), period_seconds=5, failure_threshold=3),
+            liveness_probe=k8s.core.v1.ProbeArgs(http_get=http("/v2/health/live"), period_seconds=10, failure_threshold=3),
+            # Loading the model may take a while on a cold node; liveness waits for this to pass first.
+            startup_probe=k8s.core.v1.ProbeArgs(http_get=http("/v2/health/live"), period_seconds=2, failure_threshold=60),
+            security_context=k8s.core.v1.SecurityContextArgs(
+                run_as_non_root=True,
+                run_as_user=uid,
+                run_as_group=gid,
+                read_only_root_filesystem=True,
+                allow_privilege_escalation=False,
+                capabilities=k8s.core.v1.CapabilitiesArgs(drop=["ALL"]),
+            ),
+            volume_mounts=[k8s.core.v1.VolumeMountArgs(name="tmp", mount_path="/tmp")],
+        )
+        self.deployment = k8s.apps.v1.Deployment(
+            f"{name}-deployment",
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=APP, namespace=ns, labels=labels, annotations=args.annotations),
+            spec=k8s.apps.v1.DeploymentSpecArgs(
+                replicas=None if kube.hpa.enabled else work.replicas,
+                selector=k8s.meta.v1.LabelSelectorArgs(match_labels=selector),
+                strategy=k8s.apps.v1.DeploymentStrategyArgs(
+                    type="RollingUpdate",
+                    rolling_update=k8s.apps.v1.RollingUpdateDeploymentArgs(max_unavailable=0, max_surge=1),
+                ),
+                template=k8s.core.v1.PodTemplateSpecArgs(
+                    metadata=k8s.meta.v1.ObjectMetaArgs(labels=pod_labels, annotations=args.annotations),
+                    spec=k8s.core.v1.PodSpecArgs(
+                        containers=[container],
+                        image_pull_secrets=pull_secrets,
+                        security_context=k8s.core.v1.PodSecurityContextArgs(
+                            run_as_non_root=True, run_as_user=uid, fs_group=gid,
+                            seccomp_profile=k8s.core.v1.SeccompProfileArgs(type="RuntimeDefault"),
+                        ),
+                        automount_service_account_token=False,
+                        volumes=[k8s.core.v1.VolumeArgs(name="tmp", empty_dir=k8s.core.v1.EmptyDirVolumeSourceArgs(size_limit="64Mi"))],
+                    ),
+                ),
+            ),
+            opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=depends)),
+        )
+        self.service = k8s.core.v1.Service(
+            f"{name}-service",
+            metadata=meta,
+            spec=k8s.core.v1.ServiceSpecArgs(
+                selector=selector,
+                ports=[k8s.core.v1.ServicePortArgs(name="http", port=80, target_port="http")],
+            ),
+            opts=child,
+        )
+        if kube.hpa.enabled:
+            k8s.autoscaling.v2.HorizontalPodAutoscaler(
+                f"{name}-hpa",
+                metadata=meta,
+                spec=k8s.autoscaling.v2.HorizontalPodAutoscalerSpecArgs(
+                    scale_target_ref=k8s.autoscaling.v2.CrossVersionObjectReferenceArgs(
+                        api_version="apps/v1", kind="Deployment", name=self.deployment.metadata.name
+                    ),
+                    min_replicas=kube.hpa.min_replicas,
+                    max_replicas=kube.hpa.max_replicas,
+                    metrics=[
+                        k8s.autoscaling.v2.MetricSpecArgs(
+                            type="Resource",
+                            resource=k8s.autoscaling.v2.ResourceMetricSourceArgs(
+                                name="cpu",
+                                target=k8s.autoscaling.v2.MetricTargetArgs(
+                                    type="Utilization", average_utilization=kube.hpa.target_cpu_percent
+                                ),
+                            ),
+                        )
+                    ],
+                ),
+                opts=child,
+            )
+        if kube.pdb.enabled:
+            k8s.policy.v1.PodDisruptionBudget(
+                f"{name}-pdb",
+                metadata=meta,
+                spec=k8s.policy.v1.PodDisruptionBudgetSpecArgs(
+                    min_available=kube.pdb.min_available, selector=k8s.meta.v1.LabelSelectorArgs(match_labels=selector)
+                ),
+                opts=child,
+            )
+        self.endpoint = pulumi.Output.concat("http://", self.service.metadata.name, ".", ns, ".svc.cluster.local")
+        ingress = kube.ingress
+        if ingress.enabled:
+            k8s.networking.v1.Ingress(
+                f"{name}-ingress",
+                metadata=meta,
+                spec=k8s.networking.v1.IngressSpecArgs(
+                    ingress_class_name=ingress.class_name,
+                    rules=[
+                        k8s.networking.v1.IngressRuleArgs(
+                            host=ingress.host,
+                            http=k8s.networking.v1.HTTPIngressRuleValueArgs(
+                                paths=[
+                                    k8s.networking.v1.HTTPIngressPathArgs(
+                                        path="/",
+                                        path_type="Prefix",
+                                        backend=k8s.networking.v1.IngressBackendArgs(
+                                            service=k8s.networking.v1.IngressServiceBackendArgs(
+                                                name=self.service.metadata.name,
+                                                port=k8s.networking.v1.ServiceBackendPortArgs(name="http"),
+                                            )
+                                        ),
+                                    )
+                                ]
+                            ),
+                        )
+                    ],
+                ),
+                opts=child,
+            )
+            self.endpoint = pulumi.Output.from_input(f"http://{ingress.host}")
+        self.register_outputs({"endpoint": self.endpoint, "namespace": ns})
