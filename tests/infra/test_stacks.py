@@ -1,0 +1,193 @@
+"""Each stack's program under Pulumi's mocks: what it registers, under which parent, depending on what.
+
+The model side is real: the dev stack trains a small model into a test store once (then reuses it, as a
+no-op preview does), and the gate is model/'s own.
+"""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+from infra.config import ConfigError
+from infra.gate import GateFailed
+from tests.infra.harness import DIGEST, ROOT, Run, run_program, stack_file
+
+sys.path.insert(0, str(ROOT / "policy"))
+import rules  # noqa: E402  (policy/rules.py: the pack's checks as plain functions)
+
+BUILT = "docker-build:index:Image"
+CONTAINER = "docker:index/container:Container"
+DEPLOYMENT = "kubernetes:apps/v1:Deployment"
+PROMOTED = "localhost:5001/modelship/server:0123456789ab-ba9876543210@sha256:" + "1" * 64
+
+
+def short(urn: str) -> str:
+    return urn.rsplit("::", 1)[-1]
+
+
+@pytest.fixture(scope="session")
+def store(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("store")
+
+
+@pytest.fixture(scope="session")
+def dev_config(store) -> dict:
+    cfg = stack_file("dev")
+    # A quick training run: these tests are about the program, not about model quality.
+    cfg["model"] = {"storeDir": str(store), "overrides": {"epochs": 2}}
+    cfg["gate"] = {"thresholds": {"accuracy": 0.5}}
+    return cfg
+
+
+@pytest.fixture(scope="session")
+def dev_run(dev_config) -> Run:
+    return run_program("dev", dev_config)
+
+
+def promoted_config(stack: str, **metrics: float) -> dict:
+    cfg = stack_file(stack)
+    cfg["registry"] = {**cfg["registry"], "password": "s3cret"}
+    cfg["promotion"] = {
+        **cfg.get("promotion", {}),
+        "image": PROMOTED,
+        "modelId": "0123456789ab" + "f" * 52,
+        "metrics": metrics or {"accuracy": 0.97, "f1_macro": 0.97, "loss": 0.1},
+    }
+    return cfg
+
+
+def check_policies(run: Run, stack: str) -> list[str]:
+    problems = []
+    for r in run.resources:
+        for _, rule in rules.ALWAYS.values():
+            problems += rule(r.type, r.inputs)
+        if stack in rules.PINNED_STACKS:
+            problems += rules.digest_pinned(r.type, r.inputs)
+    return problems
+
+
+class TestDev:
+    def test_registers_the_registry_image_and_container_workload(self, dev_run):
+        assert dev_run.types == sorted([
+            "modelship:infra:Registry", "docker:index/container:Container",
+            "modelship:infra:ModelImage", BUILT,
+            "modelship:infra:ContainerWorkload", "docker:index/network:Network",
+            "docker:index/remoteImage:RemoteImage", CONTAINER,
+        ])
+
+    def test_children_are_parented_to_their_component(self, dev_run):
+        parent = {r.name: short(r.parent) for r in dev_run.resources}
+        assert parent["image"] == "modelship-dev" and dev_run.one(BUILT).parent.endswith("::image")
+        assert parent["server-net"] == parent["server-image"] == "server"
+        registry_container = next(r for r in dev_run.of_type(CONTAINER) if r.name == "registry")
+        assert registry_container.parent.endswith("modelship:infra:Registry::registry")
+
+    def test_image_waits_for_the_registry_and_the_container_for_image_and_network(self, dev_run):
+        assert [short(d) for d in dev_run.one(BUILT).dependencies] == ["registry"]
+        server = next(r for r in dev_run.of_type(CONTAINER) if r.name == "server")
+        assert sorted(short(d) for d in server.dependencies) == ["server-image", "server-net"]
+        pulled = dev_run.one("docker:index/remoteImage:RemoteImage")
+        assert [short(d) for d in pulled.dependencies] == ["image"]
+
+    def test_image_carries_the_model_id_and_the_gate(self, dev_run):
+        image = dev_run.one(BUILT).inputs
+        model_id = dev_run.outputs["modelId"]
+        assert len(model_id) == 64
+        (tag,) = image["tags"]
+        assert tag.startswith(f"localhost:5000/modelship/server:{model_id[:12]}-")
+        assert image["labels"]["ai.modelship.model_id"] == model_id
+        assert image["labels"]["ai.modelship.gate.passed"] == "true"
+        assert image["network"] == "none" and image["push"] is True and image["buildOnPreview"] is False
+        context = Path(image["context"]["location"])
+        assert (context / "model" / "report.json").is_file() and (context / "Dockerfile").is_file()
+
+    def test_container_is_locked_down_and_health_checked(self, dev_run):
+        server = next(r for r in dev_run.of_type(CONTAINER) if r.name == "server").inputs
+        assert server["user"] == "10001:10001" and server["readOnly"] is True
+        assert server["capabilities"]["drops"] == ["ALL"]
+        assert server["securityOpts"] == ["no-new-privileges"]
+        assert server["memory"] == 512 and server["cpus"] == "1.0"
+        assert server["healthcheck"]["tests"][0] == "CMD" and server["wait"] is True
+        assert server["ports"] == [{"internal": 8080, "external": 8080, "ip": "127.0.0.1"}]
+        assert server["restart"] == "unless-stopped"
+
+    def test_outputs_tell_where_what_and_how(self, dev_run):
+        out = dev_run.outputs
+        assert out["endpoint"] == "http://127.0.0.1:8080"
+        assert out["imageRef"].endswith("@" + DIGEST)
+        assert out["gate"]["passed"] is True and out["gate"]["model_id"] == out["modelId"]
+        assert out["curl"].startswith("curl ") and "http://127.0.0.1:8080/v2/models/model/infer" in out["curl"]
+
+    def test_fixed_host_port_says_the_old_container_stops_first(self, dev_run):
+        assert any("host port 8080 is fixed" in w for w in dev_run.warnings)
+
+    def test_policies_pass(self, dev_run):
+        assert check_policies(dev_run, "dev") == []
+
+    def test_failing_gate_registers_nothing_and_shows_the_table(self, dev_config):
+        run = Run()
+        cfg = {**dev_config, "gate": {"thresholds": {"accuracy": 0.5, "loss": 0.0}}}
+        with pytest.raises(GateFailed) as err:
+            run_program("dev", cfg, run=run)
+        assert run.resources == []
+        message = str(err.value)
+        assert "nothing was registered" in message and "| loss" in message.replace("|loss", "| loss")
+
+
+@pytest.mark.parametrize("stack", ["staging", "prod"])
+class TestPromotedStacks:
+    def test_registers_the_kubernetes_workload_and_builds_nothing(self, stack):
+        run = run_program(stack, promoted_config(stack), secret=("registry",))
+        kinds = {r.type for r in run.resources}
+        assert BUILT not in kinds and not any(t.startswith("docker:") for t in kinds)
+        for kind in ("core/v1:Namespace", "apps/v1:Deployment", "core/v1:Service",
+                     "autoscaling/v2:HorizontalPodAutoscaler", "policy/v1:PodDisruptionBudget"):
+            assert f"kubernetes:{kind}" in kinds
+        for r in run.resources:
+            if r.type.startswith("kubernetes:"):
+                assert r.parent.endswith("modelship:infra:KubernetesWorkload::server")
+                if r.type != "kubernetes:core/v1:Namespace":
+                    assert "server-ns" in [short(d) for d in r.dependencies]
+
+    def test_deployment_serves_the_promoted_digest_safely(self, stack):
+        run = run_program(stack, promoted_config(stack), secret=("registry",))
+        spec = run.one(DEPLOYMENT).inputs["spec"]
+        (container,) = spec["template"]["spec"]["containers"]
+        assert container["image"] == PROMOTED
+        assert spec["strategy"]["rollingUpdate"]["maxUnavailable"] == 0
+        for probe in ("readinessProbe", "livenessProbe", "startupProbe"):
+            assert container[probe]["httpGet"]["port"] == "http"
+        assert container["securityContext"]["readOnlyRootFilesystem"] is True
+        assert spec["template"]["spec"]["imagePullSecrets"] == [{"name": "modelship-server-pull"}]
+        assert spec["template"]["metadata"]["annotations"]["ai.modelship.gate.passed"] == "true"
+        assert run.outputs["imageRef"] == PROMOTED
+        assert check_policies(run, stack) == []
+
+    def test_metrics_below_this_stacks_thresholds_register_nothing(self, stack):
+        run = Run()
+        with pytest.raises(GateFailed, match="fails this stack's gate"):
+            run_program(stack, promoted_config(stack, accuracy=0.91, f1_macro=0.91, loss=0.1),
+                        secret=("registry",), run=run)
+        assert run.resources == []
+
+
+def test_prod_refuses_a_tag_that_is_not_digest_pinned():
+    run = Run()
+    cfg = promoted_config("prod")
+    cfg["promotion"]["image"] = "localhost:5001/modelship/server:0123456789ab-ba9876543210"
+    with pytest.raises(ConfigError, match="must be pinned by digest"):
+        run_program("prod", cfg, secret=("registry",), run=run)
+    assert run.resources == []
+
+
+def test_policy_rejects_an_unhardened_deployment_and_a_latest_tag():
+    deployment = {"spec": {"template": {"metadata": {"annotations": {}}, "spec": {"containers": [
+        {"name": "server", "image": "localhost:5001/modelship/server:latest"}]}}}}
+    problems = [p for _, rule in rules.ALWAYS.values() for p in rule(DEPLOYMENT, deployment)]
+    problems += rules.digest_pinned(DEPLOYMENT, deployment)
+    text = "\n".join(problems)
+    for expected in ("not 'true'", "latest", "no readinessProbe", "no livenessProbe", "no cpu limit",
+                     "no memory limit", "may run as root", "not pinned by digest"):
+        assert expected in text, text
