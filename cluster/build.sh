@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# Builds the cluster's binaries from the Go module proxy into $MODELSHIP_CACHE/cluster/bin/<name>-<version>/,
+# once per version: kube-apiserver, kube-controller-manager, kube-scheduler, kubectl (from the wrapper module
+# cluster/build/kubernetes) and kwok. One build at a time under `nice`, since the machine is shared; each one's
+# wall time, size and peak memory go to build-report.txt beside the binaries. etcd comes from Debian.
+. "$(dirname "$0")/lib.sh"
+command -v go >/dev/null || die "Go is not installed: the cluster's control plane is built from source with Go ≥ 1.26"
+
+packages=()
+command -v etcd >/dev/null || packages+=(etcd-server)
+[ -x /usr/bin/time ] || packages+=(time)
+if [ ${#packages[@]} -gt 0 ]; then
+  [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null ||
+    die "missing ${packages[*]}: install them with your package manager (on Debian/Ubuntu: apt-get install ${packages[*]})"
+  # No init system here: keep etcd's packaged service from starting, up.sh runs it on its own ports.
+  [ -e /usr/sbin/policy-rc.d ] || { printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d; }
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${packages[@]}" >/dev/null ||
+    die "apt-get install ${packages[*]} failed"
+fi
+
+# build DIR NAME PACKAGE [LDFLAGS]: builds PACKAGE within the module at DIR to DEST/NAME unless it is there.
+build() {
+  local dest=$1 module=$2 name=$3 pkg=$4 ldflags=${5:-}
+  [ -x "$dest/$name" ] && return 0
+  mkdir -p "$dest"
+  log "building $name ($pkg); a cold build takes minutes"
+  local stats; stats=$(mktemp)
+  if ! (cd "$module" && nice -n 10 /usr/bin/time -v -o "$stats" \
+      go build -trimpath -ldflags "-s -w $ldflags" -o "$dest/.$name.tmp" "$pkg"); then
+    rm -f "$dest/.$name.tmp" "$stats"
+    die "building $name from $pkg failed (module $module): see the Go errors above"
+  fi
+  mv "$dest/.$name.tmp" "$dest/$name"
+  local wall rss size
+  wall=$(sed -n 's/.*Elapsed (wall clock) time (h:mm:ss or m:ss): //p' "$stats")
+  rss=$(sed -n 's/.*Maximum resident set size (kbytes): //p' "$stats")
+  size=$(stat -c %s "$dest/$name")
+  printf '%s wall=%s size_mib=%s peak_rss_mib=%s go=%s\n' "$name" "$wall" "$((size / 1048576))" \
+    "$((rss / 1024))" "$(go env GOVERSION)" | tee -a "$dest/build-report.txt" >&2
+  rm -f "$stats"
+}
+
+# What `kubectl version` and clients see; the release scripts stamp the same variables.
+v=${KUBERNETES_VERSION#v}
+stamp="-X k8s.io/component-base/version.gitVersion=$KUBERNETES_VERSION"
+stamp+=" -X k8s.io/component-base/version.gitMajor=${v%%.*} -X k8s.io/component-base/version.gitMinor=$(cut -d. -f2 <<<"$v")"
+stamp+=" -X k8s.io/component-base/version.gitTreeState=clean"
+stamp+=" -X k8s.io/client-go/pkg/version.gitVersion=$KUBERNETES_VERSION"
+stamp+=" -X k8s.io/client-go/pkg/version.gitMajor=${v%%.*} -X k8s.io/client-go/pkg/version.gitMinor=$(cut -d. -f2 <<<"$v")"
+
+wrapper=$CLUSTER_SRC/build/kubernetes
+grep -qE "^\s*(require\s+)?k8s.io/kubernetes $KUBERNETES_VERSION( |$)" "$wrapper/go.mod" ||
+  die "cluster/build/kubernetes/go.mod is not for $KUBERNETES_VERSION: run cluster/build/wrap-kubernetes.sh"
+for c in kube-apiserver kube-controller-manager kube-scheduler kubectl; do
+  build "$KUBE_BIN" "$wrapper" "$c" "k8s.io/kubernetes/cmd/$c" "$stamp"
+done
+build "$KWOK_BIN" "$CLUSTER_SRC/build/kwok" kwok sigs.k8s.io/kwok/cmd/kwok

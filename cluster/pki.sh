@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# Writes the cluster's certificates, service-account key pair and kubeconfigs under $STATE/pki, once per
+# cluster (down.sh removes them): a CA, the API server's serving certificate, one client certificate per
+# component (each its own RBAC identity), and the admin kubeconfig at $MODELSHIP_CACHE/cluster/kubeconfig.
+. "$(dirname "$0")/lib.sh"
+command -v openssl >/dev/null || die "openssl is missing: install it (on Debian/Ubuntu: apt-get install openssl)"
+[ -f "$PKI/done" ] && exit 0
+rm -rf "$PKI"; mkdir -p "$PKI"; chmod 700 "$PKI"
+cd "$PKI"
+days=3650
+
+key() { openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$1.key" 2>/dev/null; }
+
+openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out sa.key 2>/dev/null
+openssl pkey -in sa.key -pubout -out sa.pub
+
+key ca
+openssl req -x509 -new -key ca.key -days "$days" -subj "/CN=modelship-local-ca" -out ca.crt \
+  -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign"
+
+# sign NAME SUBJECT EXTENDED_KEY_USAGE [SUBJECT_ALT_NAMES]
+sign() {
+  local name=$1 subject=$2 usage=$3 sans=${4:-} ext
+  key "$name"
+  ext=$(mktemp)
+  {
+    echo "basicConstraints=critical,CA:FALSE"
+    echo "keyUsage=critical,digitalSignature,keyEncipherment"
+    echo "extendedKeyUsage=$usage"
+    [ -z "$sans" ] || echo "subjectAltName=$sans"
+  } >"$ext"
+  openssl req -new -key "$name.key" -subj "$subject" 2>/dev/null |
+    openssl x509 -req -CA ca.crt -CAkey ca.key -CAcreateserial -days "$days" -extfile "$ext" -out "$name.crt" 2>/dev/null
+  rm -f "$ext"
+}
+
+sign etcd "/CN=etcd" serverAuth,clientAuth "IP:$CLUSTER_ADDR,DNS:localhost"
+sign apiserver-etcd-client "/CN=kube-apiserver-etcd-client" clientAuth
+sign apiserver "/CN=kube-apiserver" serverAuth \
+  "IP:$CLUSTER_ADDR,IP:$SERVICE_API_IP,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local"
+# Each component authenticates as the user its built-in RBAC roles are bound to.
+sign admin "/O=system:masters/CN=kubernetes-admin" clientAuth
+sign controller-manager "/CN=system:kube-controller-manager" clientAuth
+sign scheduler "/CN=system:kube-scheduler" clientAuth
+sign kwok "/CN=modelship:kwok-controller" clientAuth
+
+# kubeconfig NAME: a kubeconfig for the client certificate NAME against the API server.
+kubeconfig() {
+  cat <<EOF
+apiVersion: v1
+kind: Config
+clusters:
+- name: modelship-local
+  cluster:
+    server: https://$CLUSTER_ADDR:$API_PORT
+    certificate-authority-data: $(base64 -w0 ca.crt)
+users:
+- name: $1
+  user:
+    client-certificate-data: $(base64 -w0 "$1.crt")
+    client-key-data: $(base64 -w0 "$1.key")
+contexts:
+- name: modelship-local
+  context:
+    cluster: modelship-local
+    user: $1
+current-context: modelship-local
+EOF
+}
+for c in controller-manager scheduler kwok admin; do
+  kubeconfig "$c" >"$c.kubeconfig"
+done
+chmod 600 ./*.key ./*.kubeconfig
+install -m 600 admin.kubeconfig "$KUBECONFIG_ADMIN"
+touch done
