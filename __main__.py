@@ -15,7 +15,8 @@ stack = pulumi.get_stack()
 if cfg.image.build:
     model = gate.gated_model(cfg.model, cfg.gate, stack)
 else:
-    model = gate.promoted_model(cfg.promotion, cfg.gate, stack)
+    promotion = gate.resolve_reference(cfg.promotion)
+    model = gate.promoted_model(promotion, cfg.gate, stack)
 
 # 3. The image: built here from the gated model (dev), or the digest promoted from the stack before.
 registry = Registry("registry", RegistryArgs(cfg.registry))
@@ -23,7 +24,7 @@ if cfg.image.build:
     image = ModelImage("image", ModelImageArgs(model.model_id, model.entry_dir, model.labels(), cfg.image, registry))
     image_ref = image.ref
 else:
-    image_ref = cfg.promotion.image
+    image_ref = promotion.image
 
 # 4. The workload serving it.
 labels = model.labels()

@@ -13,7 +13,7 @@ from typing import Any, Optional
 
 import pulumi
 
-from infra.config import GateConfig, ModelConfig, PromotionConfig
+from infra.config import DIGEST_REF, GateConfig, ModelConfig, PromotionConfig
 from infra.stack_outputs import read_outputs
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -32,12 +32,22 @@ class GatedModel:
     entry_dir: Optional[Path]
     gate: Any  # model.gate.GateResult
     kept: bool = False
+    # A promoted model's metrics as recorded by the stack it came from.
+    recorded_metrics: Optional[dict[str, float]] = None
 
     @property
     def n_features(self) -> Optional[int]:
         if self.entry_dir is None:
             return None
         return json.loads((self.entry_dir / "report.json").read_text())["data"]["n_features"]
+
+    def metrics(self) -> dict[str, float]:
+        """Every metric of the served format: what promotion re-checks against the next stack's gate."""
+        if self.recorded_metrics is not None:
+            return dict(self.recorded_metrics)
+        report = json.loads((self.entry_dir / "report.json").read_text())
+        served = report["metrics"][report["serving_format"]]
+        return {k: v for k, v in served.items() if isinstance(v, (int, float))}
 
     def labels(self) -> dict[str, str]:
         return self.gate.to_labels()
@@ -79,12 +89,32 @@ def gated_model(model: ModelConfig, gate: GateConfig, stack: str) -> GatedModel:
     return GatedModel(last.model_id, store / last.model_id, last, kept=True)
 
 
+def resolve_reference(promotion: PromotionConfig) -> PromotionConfig:
+    """Reference mode (`promotion.fromStack`): the source stack's current outputs stand in for a pinned digest.
+
+    Read at program time, not through a `pulumi.StackReference` Output, because the gate needs plain values
+    before any resource is declared.
+    """
+    if not promotion.from_stack:
+        return promotion
+    source = read_outputs(promotion.from_stack)
+    missing = [k for k in ("imageRef", "modelId", "metrics") if k not in source]
+    if missing:
+        raise GateFailed(f"promotion.fromStack '{promotion.from_stack}' has no {', '.join(missing)} output: has it been deployed?")
+    image = source["imageRef"]
+    if promotion.require_digest and not DIGEST_REF.match(image):
+        raise GateFailed(f"promotion.fromStack '{promotion.from_stack}' serves {image!r}, which is not pinned by digest")
+    return promotion.model_copy(update={"image": image, "model_id": source["modelId"], "metrics": source["metrics"]})
+
+
 def promoted_model(promotion: PromotionConfig, gate: GateConfig, stack: str) -> GatedModel:
     """Re-checks a promoted model's recorded metrics against this stack's thresholds (no training, no build)."""
     from model.gate import evaluate
 
     result = evaluate(promotion.model_id, promotion.metrics, gate.thresholds)
     if result.passed:
-        return GatedModel(result.model_id, None, result)
-    last = _fail_or_keep(result, gate, stack, f"promoted model {result.model_id[:12]} fails this stack's gate")
-    return GatedModel(last.model_id, None, last, kept=True)
+        return GatedModel(result.model_id, None, result, recorded_metrics=promotion.metrics)
+    raise GateFailed(
+        f"stack '{stack}': promoted model {result.model_id[:12]} fails this stack's gate; nothing was registered."
+        f"\n\n{result.to_markdown()}"
+    )

@@ -31,4 +31,5 @@ def export(endpoint: pulumi.Input[str], image_ref: pulumi.Input[str], model: Gat
     pulumi.export("imageRef", image_ref)
     pulumi.export("modelId", model.model_id)
     pulumi.export(GATE_OUTPUT, model.record())
+    pulumi.export("metrics", model.metrics())
     pulumi.export("curl", pulumi.Output.from_input(endpoint).apply(lambda url: curl_command(url, model.n_features, auth)))
