@@ -78,9 +78,12 @@ class TestDev:
         ])
 
     def test_children_are_parented_to_their_component(self, dev_run):
-        parent = {r.name: short(r.parent) for r in dev_run.resources}
-        assert parent["image"] == "modelship-dev" and dev_run.one(BUILT).parent.endswith("::image")
-        assert parent["server-net"] == parent["server-image"] == "server"
+        parent = {(r.type, r.name): r.parent for r in dev_run.resources}
+        assert short(dev_run.one("modelship:infra:ModelImage").parent) == "modelship-dev"
+        assert dev_run.one(BUILT).parent.endswith("modelship:infra:ModelImage::image")
+        for child in (("docker:index/network:Network", "server-net"), ("docker:index/remoteImage:RemoteImage", "server-image"),
+                      (CONTAINER, "server")):
+            assert parent[child].endswith("modelship:infra:ContainerWorkload::server"), child
         registry_container = next(r for r in dev_run.of_type(CONTAINER) if r.name == "registry")
         assert registry_container.parent.endswith("modelship:infra:Registry::registry")
 
