@@ -5,6 +5,8 @@ Docker engine. A missing part fails the module loudly, naming it; nothing is ski
 """
 from __future__ import annotations
 
+import shutil
+import subprocess
 import time
 
 import docker
@@ -12,7 +14,7 @@ import httpx
 import pytest
 from pulumi import automation as auto
 
-from tests.infra.engine import EngineStack, engine_stack, missing_toolchain
+from tests.infra.engine import ROOT, EngineStack, engine_stack, missing_toolchain
 
 STACK = "enginetest"
 # Ports of their own, so a `make up` dev stack on this machine is left alone.
@@ -66,6 +68,15 @@ def test_preview_up_and_the_endpoint_answers(dev):
     response = answer(out)
     assert response.status_code == 200, response.text
     assert out["gate"].value["passed"] is True
+
+
+def test_policy_pack_passes_on_the_dev_preview(dev):
+    # `pulumi preview --policy-pack policy`, as the PR check runs it; the pack has its own virtualenv.
+    subprocess.run([str(ROOT / "policy" / "setup.sh")], check=True)
+    if shutil.which("pulumi-analyzer-policy-python") is None:
+        pytest.fail("policy packs need pulumi-analyzer-policy-python on PATH (part of the Pulumi CLI build)", pytrace=False)
+    _, result = dev.changes(policy_packs=[str(ROOT / "policy")])
+    assert "mandatory" not in result.stdout.lower(), result.stdout
 
 
 def test_second_up_changes_nothing(dev):
