@@ -27,6 +27,8 @@ def numeric(value: Any, where: str) -> np.ndarray:
 def as_rows(value: Any, n_features: int, max_batch: int, where: str) -> np.ndarray:
     """A list of rows (or one row) of `n_features` numbers, as checked float32 rows."""
     array = numeric(value, where)
+    if array.size == 0:
+        raise ProtocolError(400, f"{where}: empty batch, send at least one row")
     if array.ndim == 1 and array.size == n_features:
         array = array[np.newaxis]
     if array.ndim != 2 or array.shape[1] != n_features:

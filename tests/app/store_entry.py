@@ -40,6 +40,7 @@ def build(store: Path) -> Path:
     entry = store / model_id
     entry.mkdir(parents=True)
     (entry / "model.tflite").write_bytes(tflite)
+    model.export(str(entry / "saved_model"), verbose=False)
     loss, accuracy = model.evaluate(x, y, verbose=0)
     report = {
         "model_id": model_id,
@@ -48,7 +49,7 @@ def build(store: Path) -> Path:
         "data": {"name": "digits", "fingerprint": fingerprint, "n_features": n_features, "n_classes": n_classes,
                  "class_names": [str(c) for c in range(n_classes)],
                  "n_train": len(x), "n_val": 0, "n_test": 0},
-        "artifacts": {"tflite": "model.tflite"},
+        "artifacts": {"tflite": "model.tflite", "saved_model": "saved_model"},
         "serving_format": "tflite",
         "metrics": {"tflite": {"accuracy": float(accuracy), "loss": float(loss), "f1_macro": float(accuracy)}},
         "reference": {
@@ -61,7 +62,8 @@ def build(store: Path) -> Path:
         "versions": {"tensorflow": tf.__version__, "keras": keras.__version__, "python": sys.version.split()[0]},
     }
     (entry / "report.json").write_text(json.dumps(report, indent=2))
-    checksums = {"files": {"model.tflite": hashlib.sha256(tflite).hexdigest()}}
+    files = sorted(p for p in entry.rglob("*") if p.is_file() and p.name != "checksums.json")
+    checksums = {"files": {p.relative_to(entry).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest() for p in files}}
     (entry / "checksums.json").write_text(json.dumps(checksums, indent=2))
     return entry
 
