@@ -1,0 +1,16 @@
+"""modelship's model: reproducible training, evaluated artifacts and a content-addressed store.
+
+Public API (none of it imports TensorFlow unless a model has to be trained):
+- `gated_entry(config, overrides, thresholds, store_dir) -> (entry_dir, GateResult)`: the preview-time call.
+- `trained_entry(TrainConfig, Store) -> StoreEntry`: train-or-reuse without a gate.
+- `model.gate.evaluate(model_id, metrics, thresholds) -> GateResult`: judge recorded metrics (promotion).
+"""
+from model.build import identify, trained_entry
+from model.config import ConfigError, TrainConfig
+from model.data import DataError
+from model.gate import GateResult, Thresholds
+from model.search import gated_entry
+from model.store import Store, StoreEntry
+
+__all__ = ["ConfigError", "DataError", "GateResult", "Store", "StoreEntry", "Thresholds", "TrainConfig",
+           "gated_entry", "identify", "trained_entry"]
