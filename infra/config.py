@@ -14,6 +14,8 @@ import pulumi
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 from pydantic.alias_generators import to_camel, to_snake
 
+from model.gate import Thresholds
+
 NAMESPACE = "modelship"
 # `<repository>@sha256:<64 hex>`: the only form staging and prod may deploy.
 DIGEST_REF = re.compile(r"^[^\s@]+@sha256:[0-9a-f]{64}$")
@@ -40,9 +42,9 @@ class ModelConfig(Section):
 
 
 class GateConfig(Section):
-    """Thresholds per metric (`loss` is an upper bound, every other metric a lower bound)."""
+    """Thresholds per metric, model/'s own type (`loss` is an upper bound, every other metric a lower bound)."""
 
-    thresholds: dict[str, float] = Field(default_factory=lambda: {"accuracy": 0.9, "f1_macro": 0.9})
+    thresholds: Thresholds = Thresholds(accuracy=0.9, f1_macro=0.9)
     on_fail: Literal["fail", "keep"] = "fail"
 
 

@@ -79,10 +79,13 @@ def _fail_or_keep(result: Any, gate: GateConfig, stack: str, reason: str) -> Gat
 
 def gated_model(model: ModelConfig, gate: GateConfig, stack: str) -> GatedModel:
     """Trains into the store, or reuses the stored entry without importing TensorFlow, then applies the gate."""
-    from model import gated_entry
+    from model import ConfigError, DataError, gated_entry
 
     store = ROOT / model.store_dir
-    entry_dir, result = gated_entry(ROOT / model.train_config, model.overrides, gate.thresholds, store)
+    try:
+        entry_dir, result = gated_entry(ROOT / model.train_config, model.overrides, gate.thresholds, store)
+    except (ConfigError, DataError) as err:
+        raise GateFailed(f"stack '{stack}': no model to gate (modelship:model.trainConfig / overrides): {err}") from None
     if result.passed:
         return GatedModel(result.model_id, Path(entry_dir), result)
     last = _fail_or_keep(result, gate, stack, f"model {result.model_id[:12]} failed the gate")

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 from infra.config import ConfigError
 from infra.gate import GateFailed
@@ -34,9 +35,14 @@ def store(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def dev_config(store) -> dict:
+    # The default training config without its search: one quick model, since these tests are about the
+    # program, not about model quality (a failing gate would otherwise train every search step).
+    train = yaml.safe_load((ROOT / "model" / "configs" / "digits.yaml").read_text())
+    train.pop("search", None)
+    train_config = store.parent / "train.yaml"
+    train_config.write_text(yaml.safe_dump({**train, "epochs": 2}))
     cfg = stack_file("dev")
-    # A quick training run: these tests are about the program, not about model quality.
-    cfg["model"] = {"storeDir": str(store), "overrides": {"epochs": 2}}
+    cfg["model"] = {"storeDir": str(store), "trainConfig": str(train_config)}
     cfg["gate"] = {"thresholds": {"accuracy": 0.5}}
     return cfg
 
