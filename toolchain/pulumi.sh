@@ -1,0 +1,148 @@
+#!/usr/bin/env bash
+# The Pulumi engine, its Python language host and the provider plugins, built with Go from the Go module proxy
+# (no download site is needed) into $MODELSHIP_CACHE/pulumi/$PULUMI_VERSION, then the plugins installed into the
+# PULUMI_HOME that toolchain/env.sh sets. Idempotent: each binary has a stamp of its inputs, and a warm run only
+# compares stamps. On a laptop with Pulumi from the official installer, it only checks the pinned plugins.
+# What is built how, and what cannot be built here: docs/toolchain.md.
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/env.sh"
+
+wrappers=$MODELSHIP_ROOT/toolchain/pulumi
+root=$MODELSHIP_CACHE/pulumi/$PULUMI_VERSION
+bin=$root/bin
+providers=$root/providers
+
+# name version: the resource plugins the program's SDKs ask for.
+plugins=(
+  "docker-build $PULUMI_DOCKER_BUILD_VERSION"
+  "kubernetes $PULUMI_KUBERNETES_VERSION"
+)
+
+installed_plugins() {
+  pulumi plugin ls --json | python3 -c '
+import json, sys
+for p in json.load(sys.stdin) or []:
+    if p.get("kind") == "resource":
+        print(p["name"], p["version"])'
+}
+
+check_laptop_plugins() {
+  local have missing=() name version
+  have=$(installed_plugins)
+  for entry in "${plugins[@]}"; do
+    read -r name version <<<"$entry"
+    grep -qx "$name $version" <<<"$have" || missing+=("pulumi plugin install resource $name $version")
+  done
+  if ((${#missing[@]})); then
+    die "pulumi $(pulumi version) is on PATH, but these pinned provider plugins are missing; install them with:
+  $(printf '%s\n  ' "${missing[@]}")(or unset PATH's pulumi and set MODELSHIP_PULUMI_BIN=1 to build everything here)"
+  fi
+  printf 'pulumi %s from PATH; plugins present: %s\n' "$(pulumi version)" "${plugins[*]}" >&2
+}
+
+# stamp_of DIR EXTRA...: a digest of everything a build reads from the repo, plus the Go version and flags.
+stamp_of() {
+  local dir=$1; shift
+  {
+    go version
+    printf '%s\n' "$@"
+    find "$dir" -type f \( -name '*.go' -o -name 'go.mod' -o -name 'go.sum' -o -name '*-embed.json' \) \
+      -print0 | sort -z | xargs -0 sha256sum
+  } | sha256sum | cut -d' ' -f1
+}
+
+# build OUT DIR PKG LDFLAGS: `go build` PKG in wrapper module DIR into OUT unless OUT's stamp is current.
+build() {
+  local out=$1 dir=$2 pkg=$3 ldflags=$4 stamp timing start
+  stamp=$(stamp_of "$dir" "$pkg" "$ldflags")
+  if [[ -x $out && -f $out.stamp && $(<"$out.stamp") == "$stamp" ]]; then
+    return
+  fi
+  mkdir -p "$(dirname "$out")"
+  timing=$(mktemp)
+  start=$SECONDS
+  printf 'building %s (%s) ...\n' "$(basename "$out")" "$pkg" >&2
+  if ! (cd "$dir" && nice -n 10 /usr/bin/time -v -o "$timing" \
+        go build -trimpath -ldflags "-s -w $ldflags" -o "$out.tmp" "$pkg"); then
+    rm -f "$timing" "$out.tmp"
+    die "building $pkg in $dir failed (see the go output above)"
+  fi
+  mv "$out.tmp" "$out"
+  printf '%s\n' "$stamp" >"$out.stamp"
+  printf 'built %s in %ss: %s MiB, peak memory %s MiB\n' "$(basename "$out")" "$((SECONDS - start))" \
+    "$(($(stat -c %s "$out") / 1048576))" \
+    "$(($(awk -F': ' '/Maximum resident/ {print $2}' "$timing") / 1024))" >&2
+  rm -f "$timing"
+}
+
+# The executor and the dynamic-provider shim are scripts inside the sdk/v3 module; the module cache drops their
+# run bit, and the language host insists on finding the executor next to itself.
+install_python_scripts() {
+  local sdk
+  sdk=$(cd "$wrappers/langhost" && go list -m -f '{{.Dir}}' github.com/pulumi/pulumi/sdk/v3)
+  [[ -n $sdk ]] || die "could not locate the github.com/pulumi/pulumi/sdk/v3 module (go mod download failed?)"
+  install -m 0755 "$sdk/python/cmd/pulumi-language-python-exec" "$bin/pulumi-language-python-exec"
+  install -m 0755 "$sdk/python/dist/pulumi-resource-pulumi-python" "$bin/pulumi-resource-pulumi-python"
+}
+
+# The Kubernetes provider's main embeds a versioned copy of the module's schema and Terraform mapping, which its
+# repository generates and the module does not carry; same transformation as its generate.go (set the version,
+# compact the JSON).
+generate_kubernetes_embeds() {
+  local mod
+  mod=$(cd "$wrappers/kubernetes" && go list -m -f '{{.Dir}}' github.com/pulumi/pulumi-kubernetes/provider/v4)
+  [[ -n $mod ]] || die "could not locate the github.com/pulumi/pulumi-kubernetes/provider/v4 module"
+  python3 - "$mod/cmd/pulumi-resource-kubernetes" "$wrappers/kubernetes" "$PULUMI_KUBERNETES_VERSION" <<'EOF'
+import json, pathlib, sys
+src, dst, version = pathlib.Path(sys.argv[1]), pathlib.Path(sys.argv[2]), sys.argv[3]
+schema = json.loads((src / "schema.json").read_text())
+schema["version"] = version
+outputs = {
+    "schema-embed.json": json.dumps(schema, separators=(",", ":")),
+    "terraform-mapping-embed.json": json.dumps(json.loads((src / "terraform-mapping.json").read_text()),
+                                               separators=(",", ":")),
+}
+for name, text in outputs.items():
+    path = dst / name
+    if not path.exists() or path.read_text() != text:  # unchanged files keep their stamp
+        path.write_text(text)
+EOF
+}
+
+install_plugin() {
+  local name=$1 version=$2 binary=$3 dir
+  dir=$PULUMI_HOME/plugins/resource-$name-v$version
+  if [[ -f $dir/pulumi-resource-$name ]] && cmp -s "$binary" "$dir/pulumi-resource-$name"; then
+    return
+  fi
+  pulumi plugin rm resource "$name" "$version" --yes >/dev/null 2>&1 || true
+  pulumi plugin install resource "$name" "$version" --file "$binary" >&2
+}
+
+build_all() {
+  command -v go >/dev/null || die "go is not installed; toolchain/host-packages.sh or the machine image provides it"
+  local sdk_version=github.com/pulumi/pulumi/sdk/v3/go/common/version.Version
+  build "$bin/pulumi" "$wrappers/cli" github.com/pulumi/pulumi/pkg/v3/cmd/pulumi "-X $sdk_version=v$PULUMI_VERSION"
+  build "$bin/pulumi-language-python" "$wrappers/langhost" . "-X $sdk_version=v$PULUMI_VERSION"
+  install_python_scripts
+  build "$providers/pulumi-resource-docker-build" "$wrappers/docker-build" \
+    github.com/pulumi/pulumi-docker-build/provider/cmd/pulumi-resource-docker-build \
+    "-X github.com/pulumi/pulumi-docker-build/provider.Version=$PULUMI_DOCKER_BUILD_VERSION"
+  generate_kubernetes_embeds
+  build "$providers/pulumi-resource-kubernetes" "$wrappers/kubernetes" . \
+    "-X github.com/pulumi/pulumi-kubernetes/provider/v4/pkg/version.Version=$PULUMI_KUBERNETES_VERSION"
+
+  mkdir -p "$PULUMI_HOME"
+  local name version
+  for entry in "${plugins[@]}"; do
+    read -r name version <<<"$entry"
+    install_plugin "$name" "$version" "$providers/pulumi-resource-$name"
+  done
+  printf 'pulumi %s in %s; plugins: %s\n' "$(pulumi version)" "$bin" "$(installed_plugins | paste -sd, -)" >&2
+}
+
+if [[ -z ${MODELSHIP_PULUMI_BIN:-} ]]; then
+  check_laptop_plugins
+else
+  build_all
+fi
