@@ -17,7 +17,6 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from tests.app import store_entry  # noqa: E402
 
 
 def free_port() -> int:
@@ -74,7 +73,12 @@ class Server:
 
 @pytest.fixture(scope="session")
 def entry(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return store_entry.build(tmp_path_factory.mktemp("store"))
+    """A store entry from the real producer, model/, trained small into a temporary store."""
+    from model import Store, trained_entry
+    from model.config import load
+
+    config = load(None, {"epochs": 3, "export": {"int8": False}}).train
+    return Path(trained_entry(config, Store(tmp_path_factory.mktemp("store"))))
 
 
 @pytest.fixture(scope="session")
