@@ -8,7 +8,6 @@ import importlib
 import platform
 import time
 from datetime import datetime, timezone
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 import numpy as np
@@ -34,6 +33,8 @@ def trained_entry(config: TrainConfig, store: Store, progress: bool = False) -> 
 
 
 def _versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
     found = {"python": platform.python_version()}
     for package in _VERSIONED:
         try:
@@ -52,8 +53,8 @@ def reference(data: Dataset) -> Reference:
     counts = np.bincount(data.y_train, minlength=data.n_classes)
     return Reference(
         class_distribution=(counts / counts.sum()).tolist(),
-        feature_mean=data.x_train.mean(axis=0).astype(float).tolist(),
-        feature_std=np.maximum(data.x_train.std(axis=0), 1e-6).astype(float).tolist(),
+        feature_mean=data.x_train.mean(axis=0, dtype=np.float64).tolist(),
+        feature_std=np.maximum(data.x_train.std(axis=0, dtype=np.float64), 1e-6).tolist(),
     )
 
 
