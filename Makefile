@@ -1,24 +1,39 @@
-# The front door. `make up` and `make test` bootstrap everything they need first.
+# The front door. Every target bootstraps what it needs first (cached: a warm bootstrap takes seconds).
 SHELL := /bin/bash
 STACK ?= dev
+FROM ?= dev
+TO ?= staging
 ENV := source toolchain/env.sh &&
+SELECT = $(ENV) pulumi stack select --create $(STACK) &&
 
-.PHONY: bootstrap up preview destroy test bench
+.PHONY: bootstrap up preview destroy promote report test bench cluster cluster-down
 
 bootstrap:
 	toolchain/bootstrap.sh
 
 up: bootstrap
-	$(ENV) pulumi stack select --create $(STACK) && pulumi up --yes --stack $(STACK)
+	$(SELECT) pulumi up --yes --stack $(STACK) && pulumi stack output curl --stack $(STACK)
 
 preview: bootstrap
-	$(ENV) pulumi stack select --create $(STACK) && pulumi preview --stack $(STACK)
+	$(SELECT) pulumi preview --stack $(STACK) --policy-pack policy
 
 destroy: bootstrap
-	$(ENV) pulumi destroy --yes --stack $(STACK)
+	$(SELECT) pulumi destroy --yes --stack $(STACK)
+
+promote: bootstrap
+	$(ENV) python -m infra.promote --from $(FROM) --to $(TO)
+
+report: bootstrap
+	$(ENV) python -m infra.report --stack $(STACK)
 
 test: bootstrap
-	$(ENV) python -m pytest -ra tests
+	$(ENV) python -m pytest tests
 
 bench: bootstrap
 	$(ENV) for b in bench/*.py; do python "$$b" || exit 1; done
+
+cluster: bootstrap
+	cluster/up.sh
+
+cluster-down:
+	cluster/down.sh
