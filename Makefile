@@ -24,7 +24,7 @@ promote: bootstrap
 	$(ENV) python -m infra.promote --from $(FROM) --to $(TO)
 
 report: bootstrap
-	$(ENV) python -m infra.report --stack $(STACK)
+	@$(ENV) python -m infra.report --stack $(STACK)
 
 test: bootstrap
 	$(ENV) python -m pytest tests
