@@ -64,13 +64,15 @@ async def openapi_json(request: Request) -> Response:
     return JSON(request.app.state.openapi)
 
 
+# The router tries routes in order: the two inference routes first.
 OPERATIONS = [
+    Operation("POST", "/v2/models/{name}/infer", v2.infer, "V2: inference", v2.InferenceRequest, v2.InferenceResponse),
+    Operation("POST", "/v1/models/{name}:predict", tfserving.predict, "TF Serving: predict",
+              tfserving.PredictRequest, tfserving.PredictResponse),
     Operation("GET", "/v1/models/{name}", tfserving.status, "TF Serving: model status"),
     Operation("GET", "/v1/models/{name}/versions/{version}", tfserving.status, "TF Serving: model version status"),
     Operation("GET", "/v1/models/{name}/metadata", tfserving.metadata, "TF Serving: signature metadata"),
     Operation("GET", "/v1/models/{name}/versions/{version}/metadata", tfserving.metadata, "TF Serving: version metadata"),
-    Operation("POST", "/v1/models/{name}:predict", tfserving.predict, "TF Serving: predict",
-              tfserving.PredictRequest, tfserving.PredictResponse),
     Operation("POST", "/v1/models/{name}/versions/{version}:predict", tfserving.predict, "TF Serving: predict with a version",
               tfserving.PredictRequest, tfserving.PredictResponse),
     Operation("GET", "/v2", v2.server_metadata, "V2: server metadata", response=v2.ServerMetadata),
@@ -81,7 +83,6 @@ OPERATIONS = [
               response=v2.ModelMetadata),
     Operation("GET", "/v2/models/{name}/ready", v2.model_ready, "V2: model readiness"),
     Operation("GET", "/v2/models/{name}/versions/{version}/ready", v2.model_ready, "V2: model version readiness"),
-    Operation("POST", "/v2/models/{name}/infer", v2.infer, "V2: inference", v2.InferenceRequest, v2.InferenceResponse),
     Operation("POST", "/v2/models/{name}/versions/{version}/infer", v2.infer, "V2: inference with a version",
               v2.InferenceRequest, v2.InferenceResponse),
     Operation("GET", "/metrics", metrics, "Prometheus metrics", open=True, media_type="text/plain"),
