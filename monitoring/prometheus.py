@@ -1,0 +1,40 @@
+"""The Prometheus server config: scrape the model server, load the rules, send alerts to Alertmanager."""
+from __future__ import annotations
+
+from typing import Any
+
+from monitoring.spec import MonitoringSpec, StaticTargets
+
+RULES_FILE = "rules.yml"
+METRICS_PATH = "/metrics"
+
+
+def scrape_config(spec: MonitoringSpec) -> dict[str, Any]:
+    """The scrape job for the model server (also what a `ServiceMonitor` replaces under the Operator)."""
+    targets = spec.targets
+    job: dict[str, Any] = {"job_name": spec.job, "metrics_path": METRICS_PATH}
+    if isinstance(targets, StaticTargets):
+        job["static_configs"] = [{"targets": list(targets.addresses)}]
+    else:
+        job["dns_sd_configs"] = [
+            {"names": list(targets.names), "type": "A", "port": targets.port, "refresh_interval": targets.refresh_interval}
+        ]
+    return job
+
+
+def prometheus_config(spec: MonitoringSpec, self_address: str = "localhost:9090") -> dict[str, Any]:
+    t = spec.timing
+    return {
+        "global": {
+            "scrape_interval": t.scrape_interval,
+            "evaluation_interval": t.evaluation_interval,
+            "external_labels": {"environment": spec.environment},
+        },
+        # Relative to this file's directory: the two are deployed side by side.
+        "rule_files": [RULES_FILE],
+        "alerting": {"alertmanagers": [{"static_configs": [{"targets": list(spec.alerting.alertmanagers)}]}]},
+        "scrape_configs": [
+            scrape_config(spec),
+            {"job_name": "prometheus", "static_configs": [{"targets": [self_address]}]},
+        ],
+    }

@@ -1,0 +1,219 @@
+"""Recording and alerting rules for one stack, from its `MonitoringSpec`.
+
+The recording rules name the quantities (error ratio, p99, live class shares, PSI, per-feature shift);
+the alerts compare them with the spec's thresholds, and the dashboard plots the same series. All rules
+are in one group, recordings first: a group evaluates in order, so each alert sees the values recorded
+in the same evaluation.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+from monitoring.spec import MonitoringSpec
+
+GROUP = "modelship"
+
+# Recorded series (level:metric:operation); every one keeps the `job` label.
+REQUEST_RATE = "job:modelship_inference_requests:rate"
+ERROR_RATIO = "job:modelship_inference_errors:ratio"
+LATENCY_P99 = "job:modelship_inference_latency_seconds:p99"
+ROWS = "job:modelship_input_rows:increase"
+CLASS_SHARE = "job_class:modelship_predictions:share"
+CLASS_REFERENCE = "job_class:modelship_reference_class:share"
+PSI = "job:modelship_prediction_psi:window"
+FEATURE_MEAN = "job_feature:modelship_input_feature:mean"
+FEATURE_SHIFT = "job_feature:modelship_input_shift:z"
+MAX_SHIFT = "job:modelship_input_shift:max_z"
+
+
+class RecordingRule(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    record: str
+    expr: str
+
+
+class AlertRule(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    alert: str
+    expr: str
+    for_: str
+    severity: str
+    summary: str
+    description: str
+    runbook: str
+
+    def to_prometheus(self, environment: str) -> dict[str, Any]:
+        return {
+            "alert": self.alert,
+            "expr": self.expr,
+            "for": self.for_,
+            "labels": {"severity": self.severity, "environment": environment},
+            "annotations": {"summary": self.summary, "description": self.description, "runbook": self.runbook},
+        }
+
+
+def number(value: float) -> str:
+    """A threshold as PromQL and people read it: shortest exact form, no float noise."""
+    return format(value, ".12g")
+
+
+def _value(fmt: str = "%.3f") -> str:
+    # Go's printf and Python's %-formatting agree on %.Nf, so tests can predict the rendered text.
+    return '{{ printf "' + fmt + '" $value }}'
+
+
+class Selectors:
+    """The raw series of one job, as the server names them (docs/contracts.md)."""
+
+    def __init__(self, spec: MonitoringSpec):
+        self.job = f'job="{spec.job}"'
+        self.routes = f'route=~"{spec.inference_routes}"'
+
+    def __call__(self, metric: str, *matchers: str) -> str:
+        return metric + "{" + ",".join((self.job, *matchers)) + "}"
+
+
+def recording_rules(spec: MonitoringSpec) -> list[RecordingRule]:
+    s = Selectors(spec)
+    w, dw, eps = spec.timing.window, spec.drift.window, number(spec.drift.psi_epsilon)
+    requests = s("modelship_requests_total", s.routes)
+    errors = s("modelship_requests_total", s.routes, 'status=~"5.."')
+    buckets = s("modelship_request_duration_seconds_bucket", s.routes)
+    predictions = s("modelship_predictions_total")
+    rows = s("modelship_input_rows_total")
+
+    # A class absent from the live window still counts, with share 0: the reference names every class.
+    live = f"({CLASS_SHARE} or {CLASS_REFERENCE} * 0)"
+    psi_terms = f"({live} - on(job, class) {CLASS_REFERENCE}) * ln(({live} + {eps}) / on(job, class) ({CLASS_REFERENCE} + {eps}))"
+    reference_mean = f'max by (job, feature) ({s("modelship_reference_feature_mean")})'
+    reference_std = f'max by (job, feature) ({s("modelship_reference_feature_std")})'
+    return [
+        RecordingRule(record=REQUEST_RATE, expr=f"sum by (job) (rate({requests}[{w}]))"),
+        RecordingRule(
+            record=ERROR_RATIO,
+            expr=f"sum by (job) (rate({errors}[{w}])) / sum by (job) (rate({requests}[{w}]))",
+        ),
+        RecordingRule(
+            record=LATENCY_P99,
+            expr=f"histogram_quantile(0.99, sum by (job, le) (rate({buckets}[{w}])))",
+        ),
+        RecordingRule(record=ROWS, expr=f"sum by (job) (increase({rows}[{dw}]))"),
+        RecordingRule(
+            record=CLASS_SHARE,
+            expr=f"sum by (job, class) (rate({predictions}[{dw}])) / on(job) group_left() sum by (job) (rate({predictions}[{dw}]))",
+        ),
+        RecordingRule(record=CLASS_REFERENCE, expr=f'max by (job, class) ({s("modelship_reference_class_ratio")})'),
+        RecordingRule(record=PSI, expr=f"sum by (job) ({psi_terms})"),
+        RecordingRule(
+            record=FEATURE_MEAN,
+            expr=(
+                f'sum by (job, feature) (rate({s("modelship_input_feature_sum")}[{dw}]))'
+                f" / on(job) group_left() sum by (job) (rate({rows}[{dw}]))"
+            ),
+        ),
+        RecordingRule(
+            record=FEATURE_SHIFT,
+            expr=f"abs({FEATURE_MEAN} - on(job, feature) {reference_mean}) / on(job, feature) {reference_std}",
+        ),
+        RecordingRule(record=MAX_SHIFT, expr=f"max by (job) ({FEATURE_SHIFT})"),
+    ]
+
+
+def alert_rules(spec: MonitoringSpec) -> list[AlertRule]:
+    s = Selectors(spec)
+    t, d, slo = spec.timing, spec.drift, spec.slo
+    env, model_id = spec.environment, spec.expected_model_id
+    evidence = f"and on(job) {ROWS} >= {d.min_rows}"
+    other_model = f'model_id!="{model_id}"'
+    alerts = [
+        AlertRule(
+            alert="ModelEndpointDown",
+            expr=f'{s("up")} == 0',
+            for_=t.down_pending,
+            severity="critical",
+            summary=f"Model endpoint {{{{ $labels.instance }}}} is down ({env})",
+            description=f"Prometheus has failed to scrape {{{{ $labels.instance }}}} (job {{{{ $labels.job }}}}) for {t.down_pending}.",
+            runbook="Check the server's logs and health (docker logs / kubectl logs, GET /v2/health/ready); "
+            "a crash loop usually means the model entry or the image is broken: roll back to the previous image.",
+        ),
+        AlertRule(
+            alert="ModelErrorRatioHigh",
+            expr=f"{ERROR_RATIO} > {number(slo.error_ratio)}",
+            for_=t.pending,
+            severity="critical",
+            summary=f"Inference error ratio above the SLO ({env})",
+            description=f"{_value()} of inference requests answered 5xx over {t.window}; the availability objective "
+            f"{number(slo.availability)} allows {number(slo.error_ratio)}.",
+            runbook="Look at the server's logs for the failing requests (status 5xx); if a new model or image "
+            "came with the errors, roll back to the previous image.",
+        ),
+        AlertRule(
+            alert="ModelLatencyP99High",
+            expr=f"{LATENCY_P99} > {number(slo.latency_p99_seconds)}",
+            for_=t.pending,
+            severity="warning",
+            summary=f"Inference p99 latency above the SLO ({env})",
+            description=f"p99 latency is {_value()} s over {t.window}; the objective is {number(slo.latency_p99_seconds)} s.",
+            runbook="Check CPU saturation and in-flight requests (modelship_requests_in_flight); scale out "
+            "(replicas, HPA) or lower the batch size clients send.",
+        ),
+        AlertRule(
+            alert="ModelPredictionDrift",
+            expr=f"{PSI} > {number(d.prediction_psi)} {evidence}",
+            for_=t.drift_pending,
+            severity="warning",
+            summary=f"Predicted-class distribution drifted from training ({env})",
+            description=f"Population stability index of the predicted classes over {d.window} is {_value()} "
+            f"(threshold {number(d.prediction_psi)}).",
+            runbook="Compare live and reference class shares on the dashboard; if the inputs changed for good, "
+            "retrain on recent data and promote the new model.",
+        ),
+        AlertRule(
+            alert="ModelInputDrift",
+            expr=f"topk by (job) (1, {FEATURE_SHIFT}) > {number(d.input_mean_z)} {evidence}",
+            for_=t.drift_pending,
+            severity="warning",
+            summary=f"Input feature {{{{ $labels.feature }}}} drifted from training ({env})",
+            description=f"The live mean of feature {{{{ $labels.feature }}}} over {d.window} is {_value('%.2f')} training "
+            f"standard deviations from its training mean (threshold {number(d.input_mean_z)}).",
+            runbook="Check the clients' preprocessing (units, scaling, feature order) before blaming the world; "
+            "if the data really moved, retrain on recent data.",
+        ),
+        AlertRule(
+            alert="ModelInfoMismatch",
+            expr=f"{s('modelship_model_info', other_model)} == 1",
+            for_=t.pending,
+            severity="critical",
+            summary=f"Serving a model other than the stack's ({env})",
+            description=f"{{{{ $labels.instance }}}} serves model {{{{ $labels.model_id }}}}; the stack expects {model_id}.",
+            runbook="A rollout is stuck or someone deployed by hand: run `pulumi up` for this stack, "
+            "or promote the served model properly.",
+        ),
+    ]
+    if spec.traffic.expected:
+        alerts.append(
+            AlertRule(
+                alert="ModelNoTraffic",
+                # Up, yet not serving: an endpoint that is down has its own alert.
+                expr=f'sum by (job) ({s("up")}) > 0 unless on(job) {REQUEST_RATE} > {number(spec.traffic.min_rps)}',
+                for_=t.pending,
+                severity="warning",
+                summary=f"No inference traffic on an endpoint that expects it ({env})",
+                description=f"Inference requests over {t.window} are at or below {number(spec.traffic.min_rps)} per second "
+                "while the endpoint is up.",
+                runbook="Check the clients, DNS and the load balancer or ingress in front of the endpoint; "
+                "a stuck rollout can also leave traffic on old replicas.",
+            )
+        )
+    return alerts
+
+
+def rule_file(spec: MonitoringSpec) -> dict[str, Any]:
+    """The Prometheus rules file (and `PrometheusRule` spec): one group, recordings then alerts."""
+    rules: list[dict[str, Any]] = [r.model_dump() for r in recording_rules(spec)]
+    rules += [a.to_prometheus(spec.environment) for a in alert_rules(spec)]
+    return {"groups": [{"name": GROUP, "interval": spec.timing.evaluation_interval, "rules": rules}]}

@@ -1,0 +1,150 @@
+"""Everything `monitoring.render` writes, checked by the tools that will read it: promtool and amtool."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+from pydantic import ValidationError
+
+from monitoring import Alerting, Drift, DnsTargets, MonitoringSpec, Slo, StaticTargets, Timing, Traffic, render
+from monitoring.bundle import to_yaml
+from monitoring.rules import CLASS_SHARE, FEATURE_MEAN, ROWS, alert_rules, recording_rules
+from tests.monitoring.tools import run
+
+MODEL_ID = "0123456789abcdef" * 4
+ALERTS = {"ModelEndpointDown", "ModelErrorRatioHigh", "ModelLatencyP99High", "ModelNoTraffic",
+          "ModelPredictionDrift", "ModelInputDrift", "ModelInfoMismatch"}
+
+SPECS = {
+    # A dev stack on Docker: defaults everywhere.
+    "docker-dev": MonitoringSpec(environment="dev", expected_model_id=MODEL_ID, targets=StaticTargets(addresses=["model:8080"])),
+    # A prod stack on Kubernetes: pods discovered, traffic expected, a webhook, its own objectives.
+    "kubernetes-prod": MonitoringSpec(
+        environment="prod",
+        expected_model_id=MODEL_ID,
+        targets=DnsTargets(names=["modelship-server-pods.modelship-prod.svc.cluster.local"], port=8080),
+        slo=Slo(availability=0.999, latency_p99_seconds=0.1),
+        drift=Drift(window="1h", prediction_psi=0.1, input_mean_z=2.5, min_rows=1000),
+        traffic=Traffic(expected=True, min_rps=0.5),
+        alerting=Alerting(alertmanagers=["alertmanager.monitoring.svc:9093"], webhook_url="http://pager.internal:8080/hook"),
+    ),
+}
+
+
+@pytest.fixture(params=sorted(SPECS))
+def written(request, tmp_path) -> tuple[MonitoringSpec, dict[str, Path]]:
+    spec = SPECS[request.param]
+    return spec, render(spec).write(tmp_path)
+
+
+def test_prometheus_config_and_its_rules_pass_promtool(written):
+    _, files = written
+    out = run("promtool", "check", "config", files["prometheus.yml"])
+    # The config names the rules file, so promtool checked that too.
+    assert "1 rule files found" in out and "SUCCESS" in out
+
+
+def test_rules_pass_promtool_and_every_alert_is_generated(written):
+    spec, files = written
+    out = run("promtool", "check", "rules", files["rules.yml"])
+    expected = ALERTS if spec.traffic.expected else ALERTS - {"ModelNoTraffic"}
+    assert f"SUCCESS: {len(expected) + len(recording_rules(spec))} rules found" in out
+    rules = yaml.safe_load(files["rules.yml"].read_text())["groups"][0]["rules"]
+    alerts = {r["alert"]: r for r in rules if "alert" in r}
+    assert set(alerts) == expected
+    for name, rule in alerts.items():
+        assert rule["labels"]["severity"] in {"critical", "warning"}, name
+        assert rule["labels"]["environment"] == spec.environment
+        assert set(rule["annotations"]) == {"summary", "description", "runbook"}, name
+
+
+def test_thresholds_come_from_the_spec():
+    spec = SPECS["kubernetes-prod"]
+    exprs = {a.alert: a.expr for a in alert_rules(spec)}
+    assert exprs["ModelErrorRatioHigh"].endswith("> 0.001")
+    assert exprs["ModelLatencyP99High"].endswith("> 0.1")
+    assert "> 0.1 and on(job) job:modelship_input_rows:increase >= 1000" in exprs["ModelPredictionDrift"]
+    assert "> 2.5 and on(job)" in exprs["ModelInputDrift"]
+    assert exprs["ModelNoTraffic"].endswith("> 0.5")
+    assert f'model_id!="{MODEL_ID}"' in exprs["ModelInfoMismatch"]
+    raw = [r.expr for r in recording_rules(spec) if r.record in (ROWS, CLASS_SHARE, FEATURE_MEAN)]
+    assert len(raw) == 3 and all(e.count("[1h]") == 2 or "increase(" in e for e in raw), raw
+
+
+def test_alertmanager_config_passes_amtool(written):
+    spec, files = written
+    out = run("amtool", "check-config", files["alertmanager.yml"])
+    assert "SUCCESS" in out
+    receiver = yaml.safe_load(files["alertmanager.yml"].read_text())["receivers"][0]
+    if spec.alerting.webhook_url:
+        assert receiver["webhook_configs"][0]["url"] == spec.alerting.webhook_url
+    else:
+        assert set(receiver) == {"name"}
+
+
+def test_kubernetes_targets_are_discovered_per_pod(written):
+    spec, files = written
+    job = yaml.safe_load(files["prometheus.yml"].read_text())["scrape_configs"][0]
+    assert job["job_name"] == spec.job
+    if isinstance(spec.targets, DnsTargets):
+        sd = job["dns_sd_configs"][0]
+        assert sd == {"names": ["modelship-server-pods.modelship-prod.svc.cluster.local"], "type": "A", "port": 8080,
+                      "refresh_interval": "15s"}
+    else:
+        assert job["static_configs"] == [{"targets": ["model:8080"]}]
+
+
+def test_dashboard_is_provisionable_and_covers_the_brief(written):
+    spec, files = written
+    board = json.loads(files["dashboard.json"].read_text())
+    assert board["uid"] and board["title"] and board["schemaVersion"] >= 36
+    assert "dashboard" not in board  # provisioning reads the bare model, not the HTTP API's envelope
+    panels = board["panels"]
+    assert len({p["id"] for p in panels}) == len(panels)
+    for p in panels:
+        grid = p["gridPos"]
+        assert 0 <= grid["x"] and grid["x"] + grid["w"] <= 24 and grid["h"] > 0, p["title"]
+        assert p["datasource"] == {"type": "prometheus", "uid": "${datasource}"}
+        assert p["targets"], p["title"]
+    exprs = " ".join(t["expr"] for p in panels for t in p["targets"])
+    for needed in ("modelship_requests_total", "job:modelship_inference_errors:ratio", "histogram_quantile(0.99",
+                   "job_class:modelship_predictions:share", "job_class:modelship_reference_class:share",
+                   "job:modelship_prediction_psi:window", "job:modelship_input_shift:max_z", "modelship_model_info"):
+        assert needed in exprs, needed
+    assert any(spec.expected_model_id in p["description"] for p in panels)
+
+
+def test_every_dashboard_expression_parses(written, tmp_path):
+    """promtool parses each panel expression as a recording rule: a typo fails here, not in Grafana."""
+    _, files = written
+    panels = json.loads(files["dashboard.json"].read_text())["panels"]
+    rules = [
+        {"record": f"dashboard:panel{p['id']}:{t['refId']}", "expr": t["expr"]} for p in panels for t in p["targets"]
+    ]
+    path = tmp_path / "dashboard-exprs.yml"
+    path.write_text(to_yaml({"groups": [{"name": "dashboard", "rules": rules}]}))
+    assert f"SUCCESS: {len(rules)} rules found" in run("promtool", "check", "rules", path)
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"expected_model_id": "not-a-digest"},
+        {"timing": {"window": "5 minutes"}},
+        {"slo": {"availability": 1.0}},
+        {"targets": {"kind": "static", "addresses": []}},
+        {"job": "model-ship"},
+    ],
+)
+def test_bad_specs_are_refused_before_anything_is_generated(bad):
+    base = {"environment": "dev", "expected_model_id": MODEL_ID, "targets": {"kind": "static", "addresses": ["m:1"]}}
+    with pytest.raises(ValidationError):
+        MonitoringSpec.model_validate({**base, **bad})
+
+
+def test_timing_reaches_the_config():
+    spec = SPECS["docker-dev"].model_copy(update={"timing": Timing(scrape_interval="1s", evaluation_interval="1s")})
+    config = yaml.safe_load(render(spec).prometheus)
+    assert config["global"]["scrape_interval"] == "1s" and config["global"]["external_labels"] == {"environment": "dev"}
