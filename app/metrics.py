@@ -146,5 +146,10 @@ class Metrics:
         for index in np.flatnonzero(counts):
             self._per_class[index].inc(int(counts[index]))
 
+    def close(self) -> None:
+        """A stopping worker's live gauges (in-flight) must not linger in the other workers' aggregate."""
+        if self._multiprocess is not None:
+            multiprocess.mark_process_dead(os.getpid(), str(self._multiprocess))
+
     def render(self) -> tuple[bytes, str]:
         return generate_latest(self.registry), CONTENT_TYPE_LATEST

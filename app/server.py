@@ -144,6 +144,7 @@ def create_app(settings: Settings) -> Starlette:
                  model.entry.format, model.name, time.perf_counter() - started)
         yield
         model.ready = False
+        model.metrics.close()
 
     token = settings.auth_token
     routes = [
