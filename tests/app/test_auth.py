@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import Server
+from app_server import Server
 
 TOKEN = "s3cret-token"
 

@@ -5,7 +5,7 @@ import socket
 
 import pytest
 
-from conftest import Server
+from app_server import Server
 
 TF = "/v1/models/model:predict"
 V2 = "/v2/models/model/infer"

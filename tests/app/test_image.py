@@ -11,7 +11,7 @@ import httpx
 import numpy as np
 import pytest
 
-from conftest import ROOT, free_port
+from app_server import ROOT, free_port
 
 BASE_IMAGE = os.environ.get("MODELSHIP_BASE_IMAGE", "modelship/python-base:3.11")
 HARDENED = ("--read-only", "--tmpfs", "/tmp", "--cap-drop", "ALL", "--security-opt", "no-new-privileges")

@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from conftest import ROOT, Server
+from app_server import ROOT, Server
 
 
 def test_sigterm_finishes_the_request_in_flight(entry):

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from conftest import Server
+from app_server import Server
 
 
 def scrape(server: Server) -> dict[tuple[str, tuple], float]:
