@@ -13,7 +13,6 @@ from app_server import ROOT, Server
 sys.path.insert(0, str(ROOT))
 
 
-
 @pytest.fixture(scope="session")
 def entry(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A store entry from the real producer, model/, trained small into a temporary store."""
