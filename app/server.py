@@ -61,7 +61,10 @@ async def metrics(request: Request) -> Response:
 
 
 async def openapi_json(request: Request) -> Response:
-    return JSON(request.app.state.openapi)
+    state = request.app.state
+    if state.openapi is None:  # built on first request: its JSON schemas would add to start-up time
+        state.openapi = openapi.document(OPERATIONS, state.settings)
+    return JSON(state.openapi)
 
 
 # The router tries routes in order: the two inference routes first.
@@ -158,7 +161,7 @@ def create_app(settings: Settings) -> Starlette:
         lifespan=lifespan,
     )
     application.state.settings = settings
-    application.state.openapi = openapi.document(OPERATIONS, settings)
+    application.state.openapi = None
     return application
 
 
