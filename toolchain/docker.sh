@@ -11,6 +11,10 @@ if command -v docker >/dev/null && answers; then
   echo "docker engine answers" >&2
   exit 0
 fi
+case "${DOCKER_HOST:-unix:///var/run/docker.sock}" in
+  unix:///var/run/docker.sock | unix:///run/docker.sock) ;;
+  *) die "the Docker Engine at DOCKER_HOST=$DOCKER_HOST does not answer 'docker info': start it, or unset DOCKER_HOST" ;;
+esac
 if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then
   die "no Docker Engine answers 'docker info'. Install and start Docker Desktop (macOS, Windows) or Docker Engine
 (Linux: your distribution's docker package, or Docker's own), make sure your user may use it (the 'docker'
