@@ -1,0 +1,317 @@
+"""The `Monitoring` component: deploys what `monitoring.render` generates, on either target.
+
+- docker: a Prometheus and an Alertmanager container on the workload's network, their configs uploaded
+  into the containers (a changed rule replaces the container, so what runs is what was previewed).
+- kubernetes: a Prometheus and an Alertmanager Deployment fed by ConfigMaps, scraping every server pod
+  through a headless Service; or, when the cluster runs the Prometheus Operator, a `ServiceMonitor`
+  and a `PrometheusRule` for the cluster's own Prometheus instead.
+Both publish the Grafana dashboard as the `dashboard` output (and, on Kubernetes, as a ConfigMap that
+Grafana's dashboard sidecar picks up).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal, Optional
+
+import pulumi
+import pulumi_docker as docker
+import pulumi_kubernetes as k8s
+
+from infra.config import StackConfig
+from infra.container import memory_bytes
+from infra.kubernetes import APP
+from monitoring import Drift, DnsTargets, MonitoringSpec, Slo, StaticTargets, Traffic, render
+from monitoring.bundle import ALERTMANAGER_FILE, PROMETHEUS_FILE
+from monitoring.prometheus import RULES_FILE
+from monitoring.rules import rule_file
+from monitoring.spec import Alerting
+
+PROMETHEUS_PORT = 9090
+ALERTMANAGER_PORT = 9093
+# What the server container is called on the Docker network (infra/container.py gives it this alias).
+MODEL_ALIAS = "model"
+# The headless Service naming every ready server pod (one DNS A record each).
+PODS_SERVICE = f"{APP}-pods"
+NOBODY = 65534  # the monitoring images run as nobody
+
+
+def container_targets(port: int) -> StaticTargets:
+    return StaticTargets(addresses=[f"{MODEL_ALIAS}:{port}"])
+
+
+def pod_targets(namespace: str, port: int) -> DnsTargets:
+    return DnsTargets(names=[f"{PODS_SERVICE}.{namespace}.svc.cluster.local"], port=port)
+
+
+@dataclass(frozen=True)
+class MonitoringArgs:
+    target: Literal["docker", "kubernetes"]
+    # Scrape targets, expected model id, SLO and thresholds: everything the generated files say.
+    spec: MonitoringSpec
+    prometheus_image: str = "modelship/prometheus:2"
+    alertmanager_image: str = "modelship/alertmanager:0"
+    # docker: the workload's network, and host ports on 127.0.0.1 (None: Docker picks a free one).
+    network_name: Optional[pulumi.Input[str]] = None
+    prometheus_port: Optional[int] = PROMETHEUS_PORT
+    alertmanager_port: Optional[int] = None
+    # kubernetes: where the workload runs and the labels selecting its pods and Service.
+    namespace: Optional[pulumi.Input[str]] = None
+    workload_selector: dict[str, str] = field(default_factory=dict)
+    workload_port: int = 8080
+    provider: Optional[k8s.Provider] = None
+    # kubernetes: the cluster has the Prometheus Operator's CRDs; its Prometheus selects our objects by these labels.
+    operator: bool = False
+    operator_labels: dict[str, str] = field(default_factory=dict)
+    memory: str = "512Mi"
+
+    def __post_init__(self) -> None:
+        if self.target == "docker" and self.network_name is None:
+            raise ValueError("MonitoringArgs: the docker target needs network_name (the workload's network)")
+        if self.target == "kubernetes" and (self.namespace is None or not self.workload_selector):
+            raise ValueError("MonitoringArgs: the kubernetes target needs namespace and workload_selector")
+
+
+def monitoring_args(
+    cfg: StackConfig,
+    stack: str,
+    model_id: str,
+    *,
+    network_name: Optional[pulumi.Input[str]] = None,
+    namespace: Optional[pulumi.Input[str]] = None,
+    workload_selector: Optional[dict[str, str]] = None,
+    provider: Optional[k8s.Provider] = None,
+) -> MonitoringArgs:
+    """The stack config's monitoring section as `MonitoringArgs` (the drift PSI threshold, traffic
+    expectation and receiver keep their `monitoring` package defaults until the config schema has them)."""
+    mon, port = cfg.monitoring, cfg.workload.port
+    if cfg.target == "docker":
+        targets: StaticTargets | DnsTargets = container_targets(port)
+        alertmanagers = [f"alertmanager:{ALERTMANAGER_PORT}"]
+    else:
+        targets = pod_targets(cfg.kubernetes.namespace, port)
+        alertmanagers = [f"alertmanager.{cfg.kubernetes.namespace}.svc:{ALERTMANAGER_PORT}"]
+    spec = MonitoringSpec(
+        environment=stack,
+        expected_model_id=model_id,
+        targets=targets,
+        slo=Slo(availability=mon.slo.availability, latency_p99_seconds=mon.slo.latency_p99_seconds),
+        drift=Drift(input_mean_z=mon.drift.feature_mean_z),
+        traffic=Traffic(expected=stack == "prod"),
+        alerting=Alerting(alertmanagers=alertmanagers),
+    )
+    return MonitoringArgs(
+        target=cfg.target,
+        spec=spec,
+        prometheus_image=mon.images.prometheus,
+        alertmanager_image=mon.images.alertmanager,
+        network_name=network_name,
+        prometheus_port=mon.prometheus_port,
+        namespace=namespace,
+        workload_selector=workload_selector or {},
+        workload_port=port,
+        provider=provider,
+    )
+
+
+class Monitoring(pulumi.ComponentResource):
+    """`prometheus_url`: where Prometheus answers (None under the Operator: the cluster's own);
+    `dashboard`: the Grafana dashboard JSON."""
+
+    prometheus_url: pulumi.Output[Optional[str]]
+    dashboard: pulumi.Output[str]
+
+    def __init__(self, name: str, args: MonitoringArgs, opts: Optional[pulumi.ResourceOptions] = None):
+        super().__init__("modelship:infra:Monitoring", name, None, opts)
+        self.bundle = render(args.spec, prometheus_address=f"localhost:{PROMETHEUS_PORT}")
+        if args.target == "docker":
+            url = self._docker(name, args)
+        elif args.operator:
+            url = self._operator(name, args)
+        else:
+            url = self._kubernetes(name, args)
+        self.prometheus_url = pulumi.Output.from_input(url)
+        self.dashboard = pulumi.Output.from_input(self.bundle.dashboard)
+        self.register_outputs({"prometheus_url": self.prometheus_url, "dashboard": self.dashboard})
+
+    # --- docker ----------------------------------------------------------------------------------
+
+    def _docker(self, name: str, args: MonitoringArgs) -> pulumi.Output[str]:
+        files = self.bundle.files()
+        prometheus = self._docker_container(
+            f"{name}-prometheus", args, args.prometheus_image, "prometheus", PROMETHEUS_PORT, args.prometheus_port,
+            {f"/etc/prometheus/{PROMETHEUS_FILE}": files[PROMETHEUS_FILE], f"/etc/prometheus/{RULES_FILE}": files[RULES_FILE]},
+        )
+        self.alertmanager = self._docker_container(
+            f"{name}-alertmanager", args, args.alertmanager_image, "alertmanager", ALERTMANAGER_PORT, args.alertmanager_port,
+            {f"/etc/alertmanager/{ALERTMANAGER_FILE}": files[ALERTMANAGER_FILE]},
+        )
+        self.prometheus = prometheus
+        host_port = prometheus.ports.apply(lambda ports: ports[0].external if ports else None)
+        return pulumi.Output.concat("http://127.0.0.1:", host_port.apply(str))
+
+    def _docker_container(
+        self, name: str, args: MonitoringArgs, image: str, alias: str, port: int, host_port: Optional[int], uploads: dict[str, str]
+    ) -> docker.Container:
+        child = pulumi.ResourceOptions(parent=self)
+        # Built locally by `make bootstrap`: looked up, never removed on destroy.
+        local = docker.RemoteImage(f"{name}-image", name=image, keep_locally=True, opts=child)
+        return docker.Container(
+            name,
+            image=local.image_id,
+            uploads=[docker.ContainerUploadArgs(file=path, content=text) for path, text in uploads.items()],
+            ports=[docker.ContainerPortArgs(internal=port, external=host_port, ip="127.0.0.1")],
+            networks_advanced=[docker.ContainerNetworksAdvancedArgs(name=args.network_name, aliases=[alias])],
+            memory=memory_bytes(args.memory) // 2**20,
+            capabilities=docker.ContainerCapabilitiesArgs(drops=["ALL"]),
+            security_opts=["no-new-privileges"],
+            restart="unless-stopped",
+            must_run=True,
+            # A fixed host port cannot be held by the old and the new container at once.
+            opts=pulumi.ResourceOptions(parent=self, delete_before_replace=host_port is not None),
+        )
+
+    # --- kubernetes ------------------------------------------------------------------------------
+
+    def _child(self, args: MonitoringArgs) -> pulumi.ResourceOptions:
+        return pulumi.ResourceOptions(parent=self, provider=args.provider)
+
+    def _labels(self, component: str) -> dict[str, str]:
+        return {"app.kubernetes.io/name": component, "app.kubernetes.io/part-of": "modelship",
+                "app.kubernetes.io/managed-by": "pulumi"}
+
+    def _dashboard_config_map(self, name: str, args: MonitoringArgs) -> None:
+        k8s.core.v1.ConfigMap(
+            f"{name}-dashboard",
+            # `grafana_dashboard`: the label Grafana's dashboard sidecar watches for.
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                name="modelship-dashboard", namespace=args.namespace,
+                labels={**self._labels("modelship-dashboard"), "grafana_dashboard": "1"},
+            ),
+            data={"modelship.json": self.bundle.dashboard},
+            opts=self._child(args),
+        )
+
+    def _kubernetes(self, name: str, args: MonitoringArgs) -> pulumi.Output[str]:
+        child = self._child(args)
+        files = self.bundle.files()
+        k8s.core.v1.Service(
+            f"{name}-pods",
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=PODS_SERVICE, namespace=args.namespace, labels=self._labels(PODS_SERVICE)),
+            spec=k8s.core.v1.ServiceSpecArgs(
+                cluster_ip="None",
+                selector=args.workload_selector,
+                ports=[k8s.core.v1.ServicePortArgs(name="http", port=args.workload_port, target_port="http")],
+            ),
+            opts=child,
+        )
+        prometheus = self._kubernetes_server(
+            f"{name}-prometheus", args, "prometheus", args.prometheus_image, PROMETHEUS_PORT, "/etc/prometheus",
+            {PROMETHEUS_FILE: files[PROMETHEUS_FILE], RULES_FILE: files[RULES_FILE]},
+            [f"--config.file=/etc/prometheus/{PROMETHEUS_FILE}", "--storage.tsdb.path=/prometheus"], "/prometheus",
+        )
+        self._kubernetes_server(
+            f"{name}-alertmanager", args, "alertmanager", args.alertmanager_image, ALERTMANAGER_PORT, "/etc/alertmanager",
+            {ALERTMANAGER_FILE: files[ALERTMANAGER_FILE]},
+            [f"--config.file=/etc/alertmanager/{ALERTMANAGER_FILE}", "--storage.path=/alertmanager"], "/alertmanager",
+        )
+        self._dashboard_config_map(name, args)
+        return pulumi.Output.concat("http://", prometheus.metadata.name, ".", args.namespace, f".svc:{PROMETHEUS_PORT}")
+
+    def _kubernetes_server(
+        self, name: str, args: MonitoringArgs, app: str, image: str, port: int, config_dir: str,
+        files: dict[str, str], container_args: list[str], data_dir: str,
+    ) -> k8s.core.v1.Service:
+        child = self._child(args)
+        labels = self._labels(app)
+        config = k8s.core.v1.ConfigMap(
+            f"{name}-config", metadata=k8s.meta.v1.ObjectMetaArgs(name=f"{app}-config", namespace=args.namespace, labels=labels),
+            data=files, opts=child,
+        )
+        def probe(path: str) -> k8s.core.v1.ProbeArgs:
+            return k8s.core.v1.ProbeArgs(http_get=k8s.core.v1.HTTPGetActionArgs(path=path, port="http"), period_seconds=10)
+
+        k8s.apps.v1.Deployment(
+            f"{name}-deployment",
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=app, namespace=args.namespace, labels=labels),
+            spec=k8s.apps.v1.DeploymentSpecArgs(
+                replicas=1,
+                # One writer per data directory: the old pod stops before the new one starts.
+                strategy=k8s.apps.v1.DeploymentStrategyArgs(type="Recreate"),
+                selector=k8s.meta.v1.LabelSelectorArgs(match_labels=labels),
+                template=k8s.core.v1.PodTemplateSpecArgs(
+                    metadata=k8s.meta.v1.ObjectMetaArgs(labels=labels),
+                    spec=k8s.core.v1.PodSpecArgs(
+                        automount_service_account_token=False,
+                        security_context=k8s.core.v1.PodSecurityContextArgs(
+                            run_as_non_root=True, run_as_user=NOBODY, run_as_group=NOBODY, fs_group=NOBODY,
+                            seccomp_profile=k8s.core.v1.SeccompProfileArgs(type="RuntimeDefault"),
+                        ),
+                        containers=[k8s.core.v1.ContainerArgs(
+                            name=app,
+                            image=image,
+                            args=container_args,
+                            ports=[k8s.core.v1.ContainerPortArgs(name="http", container_port=port)],
+                            readiness_probe=probe("/-/ready"),
+                            liveness_probe=probe("/-/healthy"),
+                            resources=k8s.core.v1.ResourceRequirementsArgs(
+                                requests={"cpu": "100m", "memory": args.memory}, limits={"cpu": "1", "memory": args.memory}
+                            ),
+                            security_context=k8s.core.v1.SecurityContextArgs(
+                                read_only_root_filesystem=True, allow_privilege_escalation=False,
+                                capabilities=k8s.core.v1.CapabilitiesArgs(drop=["ALL"]),
+                            ),
+                            volume_mounts=[
+                                k8s.core.v1.VolumeMountArgs(name="config", mount_path=config_dir, read_only=True),
+                                k8s.core.v1.VolumeMountArgs(name="data", mount_path=data_dir),
+                            ],
+                        )],
+                        volumes=[
+                            k8s.core.v1.VolumeArgs(name="config", config_map=k8s.core.v1.ConfigMapVolumeSourceArgs(name=config.metadata.name)),
+                            k8s.core.v1.VolumeArgs(name="data", empty_dir=k8s.core.v1.EmptyDirVolumeSourceArgs()),
+                        ],
+                    ),
+                ),
+            ),
+            opts=child,
+        )
+        return k8s.core.v1.Service(
+            f"{name}-service",
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=app, namespace=args.namespace, labels=labels),
+            spec=k8s.core.v1.ServiceSpecArgs(
+                selector=labels, ports=[k8s.core.v1.ServicePortArgs(name="http", port=port, target_port="http")]
+            ),
+            opts=child,
+        )
+
+    def _operator(self, name: str, args: MonitoringArgs) -> None:
+        """The cluster's Prometheus scrapes and alerts; routing stays with the cluster's Alertmanager."""
+        child = self._child(args)
+        labels = {**self._labels("modelship-monitoring"), **args.operator_labels}
+        spec = args.spec
+        k8s.apiextensions.CustomResource(
+            f"{name}-servicemonitor",
+            api_version="monitoring.coreos.com/v1",
+            kind="ServiceMonitor",
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=APP, namespace=args.namespace, labels=labels),
+            spec={
+                "selector": {"matchLabels": args.workload_selector},
+                "endpoints": [{
+                    "port": "http",
+                    "path": "/metrics",
+                    "interval": spec.timing.scrape_interval,
+                    # The rules select job="<spec.job>"; the Operator would name the job after the Service.
+                    "relabelings": [{"targetLabel": "job", "replacement": spec.job}],
+                }],
+            },
+            opts=child,
+        )
+        k8s.apiextensions.CustomResource(
+            f"{name}-rules",
+            api_version="monitoring.coreos.com/v1",
+            kind="PrometheusRule",
+            metadata=k8s.meta.v1.ObjectMetaArgs(name="modelship", namespace=args.namespace, labels=labels),
+            spec=rule_file(spec),
+            opts=child,
+        )
+        self._dashboard_config_map(name, args)
+

@@ -1,0 +1,189 @@
+"""The `Monitoring` component under Pulumi's mocks, for both targets (and the Operator flavour):
+what it registers, with which key properties, under which parent."""
+from __future__ import annotations
+
+import json
+import sys
+from typing import Callable
+
+import pulumi
+import pytest
+import yaml
+
+from infra.config import StackConfig
+from infra.monitoring import Monitoring, MonitoringArgs, container_targets, monitoring_args, pod_targets
+from monitoring import MonitoringSpec
+from tests.infra.harness import ROOT, Run, _Monitor, _Resources
+from pulumi.runtime.sync_await import _sync_await
+
+sys.path.insert(0, str(ROOT / "policy"))
+import rules as policy  # noqa: E402  (policy/rules.py: the pack's checks as plain functions)
+
+MODEL_ID = "ab" * 32
+COMPONENT = "modelship:infra:Monitoring"
+CONTAINER = "docker:index/container:Container"
+DEPLOYMENT = "kubernetes:apps/v1:Deployment"
+CONFIG_MAP = "kubernetes:core/v1:ConfigMap"
+SERVICE = "kubernetes:core/v1:Service"
+SELECTOR = {"app.kubernetes.io/name": "modelship-server", "app.kubernetes.io/instance": "server"}
+
+
+def run(declare: Callable[[], Monitoring]) -> tuple[Run, dict]:
+    """Declares the component in a fresh mocked stack; returns what was registered and the component's outputs."""
+    record = Run()
+    pulumi.runtime.settings.ROOT.set(None)
+    pulumi.runtime.set_mocks(_Resources(), project="modelship", stack="test", preview=False, monitor=_Monitor(record))
+    settings = pulumi.runtime.settings.SETTINGS
+    settings.rpc_manager.clear()
+    settings.outputs.clear()
+    outputs: dict = {}
+
+    def program() -> None:
+        component = declare()
+        outputs["prometheus_url"] = component.prometheus_url
+        outputs["dashboard"] = component.dashboard
+
+    _sync_await(pulumi.runtime.stack.run_pulumi_func(program))
+    return record, {k: _sync_await(v.future()) for k, v in outputs.items()}
+
+
+def spec(targets) -> MonitoringSpec:
+    return MonitoringSpec(environment="test", expected_model_id=MODEL_ID, targets=targets)
+
+
+def children_of(record: Run, name: str) -> list:
+    component = next(r for r in record.resources if r.type == COMPONENT and r.name == name)
+    return [r for r in record.resources if r.parent == component.urn]
+
+
+@pytest.fixture(scope="module")
+def docker_run():
+    args = MonitoringArgs(target="docker", spec=spec(container_targets(8080)), network_name="server-net", prometheus_port=9090)
+    return run(lambda: Monitoring("monitoring", args))
+
+
+class TestDocker:
+    def test_prometheus_and_alertmanager_containers_under_the_component(self, docker_run):
+        record, _ = docker_run
+        assert sorted((r.type, r.name) for r in children_of(record, "monitoring")) == [
+            (CONTAINER, "monitoring-alertmanager"), (CONTAINER, "monitoring-prometheus"),
+            ("docker:index/remoteImage:RemoteImage", "monitoring-alertmanager-image"),
+            ("docker:index/remoteImage:RemoteImage", "monitoring-prometheus-image"),
+        ]
+
+    def test_containers_carry_the_generated_files_on_the_workload_network(self, docker_run):
+        record, _ = docker_run
+        containers = {r.name: r.inputs for r in record.of_type(CONTAINER)}
+        prometheus, alertmanager = containers["monitoring-prometheus"], containers["monitoring-alertmanager"]
+        uploads = {u["file"]: u["content"] for u in prometheus["uploads"]}
+        assert set(uploads) == {"/etc/prometheus/prometheus.yml", "/etc/prometheus/rules.yml"}
+        config = yaml.safe_load(uploads["/etc/prometheus/prometheus.yml"])
+        assert config["scrape_configs"][0]["static_configs"] == [{"targets": ["model:8080"]}]
+        assert config["alerting"]["alertmanagers"][0]["static_configs"][0]["targets"] == ["alertmanager:9093"]
+        assert f'model_id!="{MODEL_ID}"' in uploads["/etc/prometheus/rules.yml"]
+        assert [u["file"] for u in alertmanager["uploads"]] == ["/etc/alertmanager/alertmanager.yml"]
+        for inputs, alias in ((prometheus, "prometheus"), (alertmanager, "alertmanager")):
+            assert inputs["networksAdvanced"] == [{"name": "server-net", "aliases": [alias]}]
+            assert inputs["capabilities"]["drops"] == ["ALL"] and inputs["securityOpts"] == ["no-new-privileges"]
+            assert all(p["ip"] == "127.0.0.1" for p in inputs["ports"])
+        assert prometheus["ports"] == [{"internal": 9090, "external": 9090, "ip": "127.0.0.1"}]
+
+    def test_local_images_are_kept_on_destroy(self, docker_run):
+        record, _ = docker_run
+        images = {r.inputs["name"]: r.inputs for r in record.of_type("docker:index/remoteImage:RemoteImage")}
+        assert set(images) == {"modelship/prometheus:2", "modelship/alertmanager:0"}
+        assert all(i["keepLocally"] is True for i in images.values())
+
+    def test_outputs(self, docker_run):
+        _, outputs = docker_run
+        assert outputs["prometheus_url"] == "http://127.0.0.1:9090"
+        assert json.loads(outputs["dashboard"])["title"] == "modelship (test)"
+
+
+def kubernetes_args(**extra) -> MonitoringArgs:
+    return MonitoringArgs(
+        target="kubernetes", spec=spec(pod_targets("modelship", 8080)), namespace="modelship", workload_selector=SELECTOR, **extra
+    )
+
+
+@pytest.fixture(scope="module")
+def kubernetes_run():
+    return run(lambda: Monitoring("monitoring", kubernetes_args()))
+
+
+class TestKubernetes:
+    def test_deployments_config_maps_and_services_under_the_component(self, kubernetes_run):
+        record, _ = kubernetes_run
+        assert sorted(r.type for r in children_of(record, "monitoring")) == sorted(
+            [DEPLOYMENT] * 2 + [CONFIG_MAP] * 3 + [SERVICE] * 3
+        )
+
+    def test_each_server_pod_is_a_target_through_a_headless_service(self, kubernetes_run):
+        record, _ = kubernetes_run
+        services = {r.inputs["metadata"]["name"]: r.inputs for r in record.of_type(SERVICE)}
+        pods = services["modelship-server-pods"]["spec"]
+        assert pods["clusterIP"] == "None" and pods["selector"] == SELECTOR
+        configs = {r.inputs["metadata"]["name"]: r.inputs["data"] for r in record.of_type(CONFIG_MAP)}
+        scrape = yaml.safe_load(configs["prometheus-config"]["prometheus.yml"])["scrape_configs"][0]
+        assert scrape["dns_sd_configs"][0]["names"] == ["modelship-server-pods.modelship.svc.cluster.local"]
+        assert "groups" in yaml.safe_load(configs["prometheus-config"]["rules.yml"])
+        assert "route" in yaml.safe_load(configs["alertmanager-config"]["alertmanager.yml"])
+        assert json.loads(configs["modelship-dashboard"]["modelship.json"])["panels"]
+
+    def test_deployments_mount_their_config_and_pass_the_hardening_policy(self, kubernetes_run):
+        record, _ = kubernetes_run
+        for deployment in record.of_type(DEPLOYMENT):
+            pod = deployment.inputs["spec"]["template"]["spec"]
+            (container,) = pod["containers"]
+            assert any(m["readOnly"] for m in container["volumeMounts"]), deployment.name
+            assert container["securityContext"]["readOnlyRootFilesystem"] is True
+            assert policy.hardened_workload(DEPLOYMENT, deployment.inputs) == []
+            assert policy.no_latest(DEPLOYMENT, deployment.inputs) == []
+
+    def test_outputs(self, kubernetes_run):
+        _, outputs = kubernetes_run
+        assert outputs["prometheus_url"] == "http://prometheus.modelship.svc:9090"
+
+
+@pytest.fixture(scope="module")
+def operator_run():
+    return run(lambda: Monitoring("monitoring", kubernetes_args(operator=True, operator_labels={"release": "prom"})))
+
+
+class TestOperator:
+    def test_servicemonitor_and_prometheusrule_instead_of_a_prometheus(self, operator_run):
+        record, outputs = operator_run
+        kinds = sorted(r.inputs["kind"] for r in children_of(record, "monitoring"))
+        assert kinds == ["ConfigMap", "PrometheusRule", "ServiceMonitor"]
+        assert not record.of_type(DEPLOYMENT)
+        assert outputs["prometheus_url"] is None
+
+    def test_the_rules_and_the_job_label_match_the_generated_ones(self, operator_run):
+        record, _ = operator_run
+        by_kind = {r.inputs.get("kind"): r.inputs for r in record.resources}
+        monitor, rule = by_kind["ServiceMonitor"], by_kind["PrometheusRule"]
+        assert monitor["metadata"]["labels"]["release"] == "prom" and rule["metadata"]["labels"]["release"] == "prom"
+        assert monitor["spec"]["selector"] == {"matchLabels": SELECTOR}
+        assert monitor["spec"]["endpoints"][0]["relabelings"] == [{"targetLabel": "job", "replacement": "modelship"}]
+        alerts = {r["alert"] for r in rule["spec"]["groups"][0]["rules"] if "alert" in r}
+        assert "ModelInputDrift" in alerts and "ModelInfoMismatch" in alerts
+
+
+def test_args_from_each_stacks_config():
+    for stack in ("dev", "staging", "prod"):
+        raw = yaml.safe_load((ROOT / f"Pulumi.{stack}.yaml").read_text())["config"]
+        cfg = StackConfig.model_validate({k.split(":", 1)[1]: v for k, v in raw.items()})
+        args = monitoring_args(cfg, stack, MODEL_ID, network_name="net", namespace=cfg.kubernetes.namespace, workload_selector=SELECTOR)
+        assert args.target == cfg.target and args.spec.slo.availability == cfg.monitoring.slo.availability
+        assert args.spec.traffic.expected is (stack == "prod")
+        if cfg.target == "kubernetes":
+            assert args.spec.targets.names == [f"modelship-server-pods.{cfg.kubernetes.namespace}.svc.cluster.local"]
+        else:
+            assert args.spec.targets.addresses == ["model:8080"]
+
+
+def test_incomplete_args_are_refused():
+    with pytest.raises(ValueError, match="network_name"):
+        MonitoringArgs(target="docker", spec=spec(container_targets(8080)))
+    with pytest.raises(ValueError, match="namespace"):
+        MonitoringArgs(target="kubernetes", spec=spec(pod_targets("m", 8080)))
