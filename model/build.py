@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import importlib
 import platform
+import sys
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -17,7 +18,9 @@ from model.data import Dataset, load
 from model.report import DataInfo, Durations, Reference, Report, Training
 from model.store import REPORT, Store, StoreEntry, model_id
 
-_VERSIONED = ("tensorflow", "keras", "numpy", "scikit-learn", "ai-edge-litert")
+# Distribution name -> module name.
+_VERSIONED = {"tensorflow": "tensorflow", "keras": "keras", "numpy": "numpy", "scikit-learn": "sklearn",
+              "ai-edge-litert": "ai_edge_litert"}
 
 
 def identify(config: TrainConfig) -> tuple[str, Dataset]:
@@ -33,14 +36,18 @@ def trained_entry(config: TrainConfig, store: Store, progress: bool = False) -> 
 
 
 def _versions() -> dict[str, str]:
+    """Versions of what the build ran, read from the imported modules (the TensorFlow wheel may be tensorflow-cpu)."""
     from importlib.metadata import PackageNotFoundError, version
 
     found = {"python": platform.python_version()}
-    for package in _VERSIONED:
-        try:
-            found[package] = version(package)
-        except PackageNotFoundError:
-            pass
+    for name, module in _VERSIONED.items():
+        value = getattr(sys.modules.get(module), "__version__", None)
+        if value is None:
+            try:
+                value = version(name)
+            except PackageNotFoundError:
+                continue
+        found[name] = str(value)
     return found
 
 

@@ -136,7 +136,10 @@ def read_mapping(path: Path) -> dict[str, Any]:
 
 def load(source: Path | str | Mapping[str, Any] | TrainConfig | None = None,
          overrides: Optional[Mapping[str, Any]] = None) -> LoadedConfig:
-    """A config file (or mapping, or TrainConfig; None is the default) with `overrides` applied on top."""
+    """A config file (or mapping, or TrainConfig; None is the default) with `overrides` applied on top.
+
+    An override `search` replaces the file's search list (`search: []` turns it off).
+    """
     if isinstance(source, TrainConfig):
         raw, where = source.model_dump(mode="json"), "config"
     elif isinstance(source, Mapping):
@@ -146,6 +149,10 @@ def load(source: Path | str | Mapping[str, Any] | TrainConfig | None = None,
     else:
         raw, where = read_mapping(Path(source)), str(source)
     search = raw.pop("search", None) or []
+    overrides = dict(overrides or {})
+    if "search" in overrides:
+        # `search: []` turns the search off, e.g. for a quick run whose failure should cost nothing more.
+        search = overrides.pop("search") or []
     if not isinstance(search, list) or not all(isinstance(s, Mapping) for s in search):
         raise ConfigError(f"{where}: search must be a list of override mappings")
     if overrides:

@@ -79,3 +79,9 @@ def test_model_id_follows_config_not_search_or_spelling(tmp_path: Path) -> None:
     assert model_id(a, fingerprint) == model_id(b, fingerprint) == model_id(TrainConfig(), fingerprint)
     assert model_id(a.model_copy(update={"epochs": 21}), fingerprint) != model_id(a, fingerprint)
     assert model_id(a, "e" * 64) != model_id(a, fingerprint)
+
+
+def test_search_can_be_replaced_or_turned_off_by_overrides() -> None:
+    assert load(DEFAULT_FILE, {"search": []}).search == []
+    replaced = load(DEFAULT_FILE, {"search": [{"epochs": 9}], "epochs": 3})
+    assert replaced.search == [{"epochs": 9}] and replaced.train.epochs == 3
