@@ -20,9 +20,10 @@ import pytest
 from infra.config import WorkloadConfig
 from infra.container import container_spec, docker_run_kwargs
 from infra.image import ROOT, app_hash, build_context, image_tag
-from monitoring import Drift, MonitoringSpec, Slo, StaticTargets, Timing, render
+from monitoring import Alerting, Drift, MonitoringSpec, Slo, StaticTargets, Timing, render
 
 PROMETHEUS_IMAGE = os.environ.get("MODELSHIP_PROMETHEUS_IMAGE", "modelship/prometheus:2")
+ALERTMANAGER_IMAGE = os.environ.get("MODELSHIP_ALERTMANAGER_IMAGE", "modelship/alertmanager:0")
 BASE_IMAGE = os.environ.get("BASE_IMAGE", "modelship/python-base:3.11")
 PREFIX = f"modelship-e2e-{os.getpid()}"
 DRIFT_ALERTS = {"ModelInputDrift", "ModelPredictionDrift"}
@@ -134,30 +135,57 @@ def e2e_spec(model_id: str) -> MonitoringSpec:
         # Generous latency: this checks drift, and the machine is shared with builds.
         slo=Slo(availability=0.99, latency_p99_seconds=2.0),
         drift=Drift(window=f"{DRIFT_WINDOW_S}s", min_rows=200),
+        alerting=Alerting(alertmanagers=[f"{PREFIX}-alertmanager:9093"], group_wait="1s"),
         timing=Timing(scrape_interval="1s", evaluation_interval="1s", window="10s", pending="2s", down_pending="5s",
                       drift_pending="2s"),
     )
 
 
-@pytest.fixture(scope="module")
-def prometheus(client, network, model, entry, tmp_path_factory) -> Iterator[str]:
-    require_image(client, PROMETHEUS_IMAGE)
-    config_dir = tmp_path_factory.mktemp("prometheus")
-    render(e2e_spec(entry.name)).write(config_dir)
-    # The image runs as nobody: the mounted config must be readable by anyone.
-    config_dir.chmod(0o755)
-    for path in config_dir.iterdir():
-        path.chmod(0o644)
+def _config_dir(tmp_path_factory, name: str, files: dict[str, str]) -> Path:
+    directory = tmp_path_factory.mktemp(name)
+    # The images run as nobody: the mounted config must be readable by anyone.
+    directory.chmod(0o755)
+    for file_name, text in files.items():
+        (directory / file_name).write_text(text)
+        (directory / file_name).chmod(0o644)
+    return directory
+
+
+def _monitoring_container(client, network: str, image: str, name: str, port: int, config: Path, mount: str):
+    require_image(client, image)
     container = client.containers.run(
-        PROMETHEUS_IMAGE,
-        name=f"{PREFIX}-prometheus",
+        image,
+        name=f"{PREFIX}-{name}",
         network=network,
-        volumes={str(config_dir): {"bind": "/etc/prometheus", "mode": "ro"}},
-        ports={"9090/tcp": ("127.0.0.1", None)},
+        volumes={str(config): {"bind": mount, "mode": "ro"}},
+        ports={f"{port}/tcp": ("127.0.0.1", None)},
         detach=True,
     )
+    return container, _published(container, port)
+
+
+@pytest.fixture(scope="module")
+def bundle(entry):
+    return render(e2e_spec(entry.name))
+
+
+@pytest.fixture(scope="module")
+def alertmanager(client, network, bundle, tmp_path_factory) -> Iterator[str]:
+    config = _config_dir(tmp_path_factory, "alertmanager", {"alertmanager.yml": bundle.alertmanager})
+    container, url = _monitoring_container(client, network, ALERTMANAGER_IMAGE, "alertmanager", 9093, config, "/etc/alertmanager")
     try:
-        url = _published(container, 9090)
+        _wait(f"{url}/-/ready", "Alertmanager", container)
+        yield url
+    finally:
+        container.remove(force=True)
+
+
+@pytest.fixture(scope="module")
+def prometheus(client, network, model, alertmanager, bundle, tmp_path_factory) -> Iterator[str]:
+    files = bundle.files()
+    config = _config_dir(tmp_path_factory, "prometheus", {k: files[k] for k in ("prometheus.yml", "rules.yml")})
+    container, url = _monitoring_container(client, network, PROMETHEUS_IMAGE, "prometheus", 9090, config, "/etc/prometheus")
+    try:
         _wait(f"{url}/-/ready", "Prometheus", container)
         yield url
     finally:
@@ -217,7 +245,7 @@ def test_traffic_like_training_leaves_every_alert_silent(model, prometheus, digi
     assert not seen, f"alerts on normal traffic (psi {psi[0]['value'][1]}, max z {shift[0]['value'][1]}): {seen}"
 
 
-def test_shifted_inputs_fire_both_drift_alerts(model, prometheus, digits):
+def test_shifted_inputs_fire_both_drift_alerts(model, prometheus, alertmanager, digits):
     inverted = 16.0 - digits  # white on black: every pixel's mean moves, and so do the predictions
     state: dict[str, dict] = {}
 
@@ -236,3 +264,11 @@ def test_shifted_inputs_fire_both_drift_alerts(model, prometheus, digits):
     assert f"feature {drift['labels']['feature']}" in drift["annotations"]["description"]
     assert float(drift["value"]) > 3.0
     assert float(state["ModelPredictionDrift"]["value"]) > 0.2
+
+    # Prometheus handed them on to Alertmanager, which routes them to the stack's receiver.
+    deadline = time.monotonic() + 15
+    received: set[str] = set()
+    while time.monotonic() < deadline and not DRIFT_ALERTS <= received:
+        received = {a["labels"]["alertname"] for a in httpx.get(f"{alertmanager}/api/v2/alerts", timeout=5).json()}
+        time.sleep(0.5)
+    assert DRIFT_ALERTS <= received, f"Alertmanager has {received}"
