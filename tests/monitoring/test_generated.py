@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -148,3 +150,17 @@ def test_timing_reaches_the_config():
     spec = SPECS["docker-dev"].model_copy(update={"timing": Timing(scrape_interval="1s", evaluation_interval="1s")})
     config = yaml.safe_load(render(spec).prometheus)
     assert config["global"]["scrape_interval"] == "1s" and config["global"]["external_labels"] == {"environment": "dev"}
+
+
+def test_command_line_writes_the_files(tmp_path):
+    spec_file = tmp_path / "spec.json"
+    spec_file.write_text(SPECS["docker-dev"].model_dump_json())
+    done = subprocess.run([sys.executable, "-m", "monitoring", str(spec_file), str(tmp_path / "out")],
+                          capture_output=True, text=True, cwd=Path(__file__).resolve().parents[2])
+    assert done.returncode == 0, done.stderr
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["alertmanager.yml", "dashboard.json", "prometheus.yml", "rules.yml"]
+    assert render(SPECS["docker-dev"]).rules == (tmp_path / "out" / "rules.yml").read_text()
+    spec_file.write_text('{"environment": "dev"}')
+    bad = subprocess.run([sys.executable, "-m", "monitoring", str(spec_file), str(tmp_path / "out")],
+                         capture_output=True, text=True, cwd=Path(__file__).resolve().parents[2])
+    assert bad.returncode == 2 and "expected_model_id" in bad.stderr
