@@ -1,21 +1,15 @@
 #!/usr/bin/env bash
 # Builds the cluster's binaries from the Go module proxy into $MODELSHIP_CACHE/cluster/bin/<name>-<version>/,
 # once per version: kube-apiserver, kube-controller-manager, kube-scheduler, kubectl (from the wrapper module
-# cluster/build/kubernetes) and kwok. One build at a time under `nice`, since the machine is shared; each one's
-# wall time, size and peak memory go to build-report.txt beside the binaries. etcd comes from Debian.
+# cluster/build/kubernetes), kwok and etcd. One build at a time under `nice`, since the machine is shared;
+# each one's wall time, size and peak memory go to build-report.txt beside the binaries.
 . "$(dirname "$0")/lib.sh"
 command -v go >/dev/null || die "Go is not installed: the cluster's control plane is built from source with Go ≥ 1.26"
 
-packages=()
-command -v etcd >/dev/null || packages+=(etcd-server)
-[ -x /usr/bin/time ] || packages+=(time)
-if [ ${#packages[@]} -gt 0 ]; then
+if [ ! -x /usr/bin/time ]; then
   [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null ||
-    die "missing ${packages[*]}: install them with your package manager (on Debian/Ubuntu: apt-get install ${packages[*]})"
-  # No init system here: keep etcd's packaged service from starting, up.sh runs it on its own ports.
-  [ -e /usr/sbin/policy-rc.d ] || { printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d; }
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${packages[@]}" >/dev/null ||
-    die "apt-get install ${packages[*]} failed"
+    die "/usr/bin/time is missing (it measures the builds): install it (on Debian/Ubuntu: apt-get install time)"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends time >/dev/null || die "apt-get install time failed"
 fi
 
 # build DIR NAME PACKAGE [LDFLAGS]: builds PACKAGE within the module at DIR to DEST/NAME unless it is there.
@@ -55,3 +49,4 @@ for c in kube-apiserver kube-controller-manager kube-scheduler kubectl; do
   build "$KUBE_BIN" "$wrapper" "$c" "k8s.io/kubernetes/cmd/$c" "$stamp"
 done
 build "$KWOK_BIN" "$CLUSTER_SRC/build/kwok" kwok sigs.k8s.io/kwok/cmd/kwok
+build "$ETCD_BIN" "$CLUSTER_SRC/build/etcd" etcd go.etcd.io/etcd/server/v3

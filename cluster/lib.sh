@@ -11,6 +11,7 @@ CLUSTER_HOME=$MODELSHIP_CACHE/cluster
 # Binaries survive `down.sh` and fresh clones; keyed by version so that a version bump rebuilds.
 KUBE_BIN=$CLUSTER_HOME/bin/kubernetes-$KUBERNETES_VERSION
 KWOK_BIN=$CLUSTER_HOME/bin/kwok-$KWOK_VERSION
+ETCD_BIN=$CLUSTER_HOME/bin/etcd-$ETCD_VERSION
 # Everything a running cluster owns; `down.sh` deletes it.
 STATE=$CLUSTER_HOME/state
 PKI=$STATE/pki

@@ -38,6 +38,9 @@ sign etcd "/CN=etcd" serverAuth,clientAuth "IP:$CLUSTER_ADDR,DNS:localhost"
 sign apiserver-etcd-client "/CN=kube-apiserver-etcd-client" clientAuth
 sign apiserver "/CN=kube-apiserver" serverAuth \
   "IP:$CLUSTER_ADDR,IP:$SERVICE_API_IP,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local"
+for c in controller-manager scheduler; do
+  sign "$c-serving" "/CN=kube-$c" serverAuth "IP:$CLUSTER_ADDR,DNS:localhost"
+done
 # Each component authenticates as the user its built-in RBAC roles are bound to.
 sign admin "/O=system:masters/CN=kubernetes-admin" clientAuth
 sign controller-manager "/CN=system:kube-controller-manager" clientAuth

@@ -42,7 +42,7 @@ wait_until() {
 
 https_ok() { curl -sf --max-time 2 --cacert "$PKI/ca.crt" "$@"; }
 
-start etcd etcd \
+start etcd "$ETCD_BIN/etcd" \
   --name modelship --data-dir "$STATE/etcd" \
   --listen-client-urls "https://$CLUSTER_ADDR:$ETCD_CLIENT_PORT" \
   --advertise-client-urls "https://$CLUSTER_ADDR:$ETCD_CLIENT_PORT" \
@@ -71,6 +71,7 @@ wait_until kube-apiserver 90 https_ok "https://$CLUSTER_ADDR:$API_PORT/readyz"
 
 start kube-controller-manager "$KUBE_BIN/kube-controller-manager" \
   --bind-address "$CLUSTER_ADDR" --secure-port "$CONTROLLER_MANAGER_PORT" \
+  --tls-cert-file "$PKI/controller-manager-serving.crt" --tls-private-key-file "$PKI/controller-manager-serving.key" \
   --kubeconfig "$PKI/controller-manager.kubeconfig" \
   --authentication-kubeconfig "$PKI/controller-manager.kubeconfig" \
   --authorization-kubeconfig "$PKI/controller-manager.kubeconfig" \
@@ -81,6 +82,7 @@ start kube-controller-manager "$KUBE_BIN/kube-controller-manager" \
   --leader-elect=false --profiling=false
 start kube-scheduler "$KUBE_BIN/kube-scheduler" \
   --bind-address "$CLUSTER_ADDR" --secure-port "$SCHEDULER_PORT" \
+  --tls-cert-file "$PKI/scheduler-serving.crt" --tls-private-key-file "$PKI/scheduler-serving.key" \
   --kubeconfig "$PKI/scheduler.kubeconfig" \
   --authentication-kubeconfig "$PKI/scheduler.kubeconfig" \
   --authorization-kubeconfig "$PKI/scheduler.kubeconfig" \
@@ -99,5 +101,7 @@ wait_until kwok 60 kubectl wait --for=condition=Ready "node/$KWOK_NODE" --timeou
 # Pods need their namespace's default ServiceAccount, which the controller manager creates shortly after.
 wait_until kube-controller-manager 30 kubectl get serviceaccount default --namespace default
 
+# A stable path for people and tests, whatever the version: $MODELSHIP_CACHE/cluster/bin/kubectl.
+ln -sfn "$KUBE_BIN/kubectl" "$CLUSTER_HOME/bin/kubectl"
 log "cluster ready in $((SECONDS - t0))s: API https://$CLUSTER_ADDR:$API_PORT, node $KWOK_NODE (KWOK)"
 echo "$KUBECONFIG_ADMIN"

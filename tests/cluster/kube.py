@@ -1,0 +1,82 @@
+"""The local Kubernetes cluster of cluster/up.sh, seen from tests: start and stop it, and a kubectl bound to it."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+UP = ROOT / "cluster" / "up.sh"
+DOWN = ROOT / "cluster" / "down.sh"
+# A cold start builds the control plane from source first: minutes on two shared cores.
+UP_TIMEOUT_S = 3600
+
+
+@dataclass(frozen=True)
+class Cluster:
+    kubeconfig: Path
+
+    @property
+    def home(self) -> Path:
+        return self.kubeconfig.parent
+
+    @property
+    def kubectl_bin(self) -> Path:
+        return self.home / "bin" / "kubectl"
+
+    def kubectl(self, *args: str, check: bool = True, timeout: float = 120, **kw: Any) -> subprocess.CompletedProcess[str]:
+        proc = subprocess.run(
+            [str(self.kubectl_bin), "--kubeconfig", str(self.kubeconfig), *args],
+            capture_output=True, text=True, timeout=timeout, **kw,
+        )
+        if check and proc.returncode != 0:
+            raise AssertionError(f"kubectl {' '.join(args)} failed ({proc.returncode}):\n{proc.stderr}")
+        return proc
+
+    @property
+    def server(self) -> str:
+        config = yaml.safe_load(self.kubeconfig.read_text())
+        return config["clusters"][0]["cluster"]["server"]
+
+    def kubectl_with_token(self, token: str, *args: str) -> subprocess.CompletedProcess[str]:
+        """kubectl as whoever the bearer token names: the admin kubeconfig's server and CA, none of its credentials."""
+        return subprocess.run(
+            [str(self.kubectl_bin), "--kubeconfig", "/dev/null", "--server", self.server,
+             "--certificate-authority", str(self.home / "state" / "pki" / "ca.crt"), "--token", token, *args],
+            capture_output=True, text=True, timeout=60,
+        )
+
+    def get(self, *args: str) -> dict[str, Any]:
+        return json.loads(self.kubectl("get", *args, "-o", "json").stdout)
+
+    def apply(self, manifest: str, namespace: str | None = None) -> None:
+        ns = ["--namespace", namespace] if namespace else []
+        self.kubectl("apply", *ns, "-f", "-", input=manifest)
+
+
+def run_script(script: Path, timeout: float) -> tuple[subprocess.CompletedProcess[str], float]:
+    start = time.monotonic()
+    proc = subprocess.run(["bash", str(script)], capture_output=True, text=True, timeout=timeout, cwd=ROOT)
+    return proc, time.monotonic() - start
+
+
+def bring_up() -> tuple[Cluster, float]:
+    """Runs cluster/up.sh; fails the session loudly, with the script's own reason, if any part can't be built or started."""
+    proc, seconds = run_script(UP, UP_TIMEOUT_S)
+    if proc.returncode != 0:
+        pytest.fail(f"cluster/up.sh failed ({proc.returncode}) after {seconds:.0f}s:\n{proc.stderr[-4000:]}", pytrace=False)
+    return Cluster(kubeconfig=Path(proc.stdout.strip().splitlines()[-1])), seconds
+
+
+def cluster_home() -> Path:
+    cache = Path(os.environ.get("MODELSHIP_CACHE", Path.home() / ".cache" / "modelship"))
+    return cache / "cluster"
