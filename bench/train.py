@@ -6,6 +6,7 @@ The store is a temporary directory, so nothing is reused.
 from __future__ import annotations
 
 import json
+import resource
 import subprocess
 import sys
 import tempfile
@@ -22,6 +23,8 @@ def main() -> int:
         proc = subprocess.run([sys.executable, "-m", "model", "train", "--quiet", "--store", store],
                               cwd=ROOT, capture_output=True, text=True)
         wall = time.perf_counter() - started
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = usage.ru_utime + usage.ru_stime
     if proc.returncode != 0:
         print(proc.stderr[-3000:], file=sys.stderr)
         return 1
@@ -32,7 +35,7 @@ def main() -> int:
     print(f"cold train, default config ({report['config']['epochs']} epochs, int8 {report['config']['export']['int8']}): "
           f"import {d['import_s']:.1f}s, train {d['train_s']:.1f}s, export {d['export_s']:.1f}s, "
           f"evaluate {d['evaluate_s']:.1f}s (= {work:.1f}s; goal <= {GOAL_S:.0f}s), card {d['card_s']:.1f}s; "
-          f"process wall {wall:.1f}s")
+          f"process wall {wall:.1f}s, CPU {cpu:.1f}s (user+sys; wall exceeds the work when other jobs share the cores)")
     print(f"  {report['serving_format']}: accuracy {served['accuracy']:.4f}, f1_macro {served['f1_macro']:.4f}, "
           f"loss {served['loss']:.4f}; sizes {report['sizes']}")
     return 0

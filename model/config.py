@@ -62,7 +62,7 @@ class TrainConfig(_Strict):
     dropout: float = Field(0.0, ge=0.0, lt=1.0)
     optimizer: Literal["adam", "adamw", "sgd", "rmsprop"] = "adam"
     learning_rate: float = Field(1e-3, gt=0.0)
-    epochs: PositiveInt = 20
+    epochs: PositiveInt = 15
     batch_size: PositiveInt = 32
     seed: int = 0
     data: DataConfig = Field(default_factory=DataConfig)

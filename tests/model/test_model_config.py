@@ -73,8 +73,8 @@ def test_int8_serving_needs_int8() -> None:
 
 def test_model_id_follows_config_not_search_or_spelling(tmp_path: Path) -> None:
     fingerprint = "f" * 64
-    (tmp_path / "a.yaml").write_text("epochs: 20\nsearch: [{epochs: 40}]\n")
-    (tmp_path / "b.json").write_text('{"hidden_layers": [128], "epochs": 20}')
+    (tmp_path / "a.yaml").write_text("epochs: 15\nsearch: [{epochs: 40}]\n")
+    (tmp_path / "b.json").write_text('{"hidden_layers": [128], "epochs": 15}')
     a, b = load(tmp_path / "a.yaml").train, load(tmp_path / "b.json").train
     assert model_id(a, fingerprint) == model_id(b, fingerprint) == model_id(TrainConfig(), fingerprint)
     assert model_id(a.model_copy(update={"epochs": 21}), fingerprint) != model_id(a, fingerprint)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import shutil
 import subprocess
 import sys
@@ -134,7 +135,7 @@ def test_concurrent_training_of_one_id_makes_one_entry(tmp_path: Path, quick_con
                                                        quick_entry: StoreEntry) -> None:
     store = tmp_path / "store"
     command = [sys.executable, "-m", "model", "train", "--config", str(quick_config_file), "--store", str(store), "--quiet"]
-    env = {"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"}
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
     procs = [subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
              for _ in range(2)]
     outputs = [p.communicate(timeout=600) for p in procs]
