@@ -19,7 +19,7 @@ timeout 20 docker info >/dev/null 2>&1 || die "no Docker Engine answers 'docker 
 mkdir -p "$cache"
 # One run at a time: CI and a developer's shell share the cache and the engine.
 exec 9> "$cache/.lock"
-flock 9
+flock -n 9 || { echo "waiting for another toolchain/images.sh to finish" >&2; flock 9; }
 
 # hash_of PATH...: sha256 over the files' relative paths and bytes, so a rename counts as a change too.
 hash_of() {
@@ -49,9 +49,12 @@ build() {
   local name=$1 tag=$2 hash=$3 start=$SECONDS old
   rootfs
   old=$(docker image inspect -f '{{.Id}}' "$tag" 2>/dev/null || true)
-  local imported=modelship/rootfs:$name
-  nice -n 10 "$MODELSHIP_ROOT/toolchain/rootfs.sh" derive "$rootfs_tar" "$recipes/$name" \
-    | docker import --message "modelship $name root filesystem" - "$imported" >/dev/null
+  local imported=modelship/rootfs:$name-${hash:0:12}
+  if ! nice -n 10 "$MODELSHIP_ROOT/toolchain/rootfs.sh" derive "$rootfs_tar" "$recipes/$name" \
+      | docker import --message "modelship $name root filesystem" - "$imported" >/dev/null; then
+    docker rmi "$imported" >/dev/null 2>&1 || true
+    die "the root filesystem of $tag could not be made from $recipes/$name"
+  fi
   local log
   log=$(docker build --network none --build-arg "ROOTFS=$imported" --label "$label=$hash" \
     --label "org.opencontainers.image.title=$tag" -t "$tag" "$recipes/$name" 2>&1) \
@@ -78,7 +81,7 @@ for name in "${names[@]}"; do
     fi
     docker tag "$PUBLIC" "$TAG"
     echo "$TAG: the public $PUBLIC, $(size_of "$TAG")" >&2
-    source=public:$PUBLIC
+    origin=public:$PUBLIC
   else
     hash=$(hash_of "$recipes/$name")
     hash=$(printf '%s %s' "$rootfs_hash" "$hash" | sha256sum | cut -c1-64)
@@ -87,9 +90,9 @@ for name in "${names[@]}"; do
     else
       build "$name" "$TAG" "$hash"
     fi
-    source=recipe:$hash
+    origin=recipe:$hash
   fi
-  printf '%s=%s\n%s_SOURCE=%s\n' "$key" "$TAG" "$key" "$source" >> "$env_out"
+  printf '%s=%s\n%s_SOURCE=%s\n' "$key" "$TAG" "$key" "$origin" >> "$env_out"
 done
 mv "$env_out" "$MODELSHIP_CACHE/images.env"
 trap - EXIT

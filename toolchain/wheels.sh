@@ -26,7 +26,7 @@ key=$( { cat "$req"; echo "${target[*]}"; } | sha256sum | cut -c1-64)
 cache=$MODELSHIP_CACHE/wheels/$key
 mkdir -p "$MODELSHIP_CACHE/wheels"
 exec 9> "$MODELSHIP_CACHE/wheels/.lock-$key"
-flock 9
+flock -n 9 || { echo "waiting for another toolchain/wheels.sh on the same requirements" >&2; flock 9; }
 
 pip() { python3 -m pip --disable-pip-version-check "$@"; }
 
