@@ -4,11 +4,13 @@
 # cluster/build/kubernetes), kwok and etcd. One build at a time under `nice`, since the machine is shared;
 # each one's wall time, size and peak memory go to build-report.txt beside the binaries.
 . "$(dirname "$0")/lib.sh"
+exclusive build
 command -v go >/dev/null || die "Go is not installed: the cluster's control plane is built from source with Go ≥ 1.26"
 
 if [ ! -x /usr/bin/time ]; then
-  [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null ||
+  if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then
     die "/usr/bin/time is missing (it measures the builds): install it (on Debian/Ubuntu: apt-get install time)"
+  fi
   DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends time >/dev/null || die "apt-get install time failed"
 fi
 

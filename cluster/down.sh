@@ -2,6 +2,7 @@
 # Stops the local cluster that up.sh started (only the processes whose pids it recorded) and deletes its
 # state: etcd data, certificates, logs, the admin kubeconfig. The built binaries stay cached.
 . "$(dirname "$0")/lib.sh"
+exclusive lifecycle
 # Reverse start order, so that nothing spends its last seconds retrying a dependency that went away.
 for ((i = ${#COMPONENTS[@]} - 1; i >= 0; i--)); do
   name=${COMPONENTS[i]}

@@ -1,5 +1,5 @@
 # Paths, ports and helpers shared by the cluster scripts: sourced, never run.
-# shellcheck shell=bash
+# shellcheck shell=bash disable=SC2034  # the variables are for the scripts that source this file
 set -euo pipefail
 CLUSTER_SRC=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=../toolchain/env.sh
@@ -36,6 +36,14 @@ COMPONENTS=(etcd kube-apiserver kube-controller-manager kube-scheduler kwok)
 
 log() { printf '[cluster %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }
+
+# exclusive NAME: holds $CLUSTER_HOME/NAME.lock until the script exits, so that two test sessions (or a test
+# session and `make cluster`) never start, stop or build the same thing at once.
+exclusive() {
+  mkdir -p "$CLUSTER_HOME"
+  exec {lock_fd}>"$CLUSTER_HOME/$1.lock"
+  flock "$lock_fd"
+}
 
 pid_of() { cat "$RUN/$1.pid" 2>/dev/null || true; }
 # running NAME: the process we started for NAME is alive (a reused pid of another program does not count).

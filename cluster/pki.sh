@@ -4,7 +4,7 @@
 # component (each its own RBAC identity), and the admin kubeconfig at $MODELSHIP_CACHE/cluster/kubeconfig.
 . "$(dirname "$0")/lib.sh"
 command -v openssl >/dev/null || die "openssl is missing: install it (on Debian/Ubuntu: apt-get install openssl)"
-[ -f "$PKI/done" ] && exit 0
+[ -f "$PKI/complete" ] && exit 0
 rm -rf "$PKI"; mkdir -p "$PKI"; chmod 700 "$PKI"
 cd "$PKI"
 days=3650
@@ -75,4 +75,4 @@ for c in controller-manager scheduler kwok admin; do
 done
 chmod 600 ./*.key ./*.kubeconfig
 install -m 600 admin.kubeconfig "$KUBECONFIG_ADMIN"
-touch done
+touch complete

@@ -5,6 +5,7 @@
 # only for a new cluster, starts only what is not running, and returns once the API is ready and the
 # node is Ready. `cluster/down.sh` stops it all and deletes its state.
 . "$(dirname "$0")/lib.sh"
+exclusive lifecycle
 t0=$SECONDS
 command -v curl >/dev/null || die "curl is missing: install it (on Debian/Ubuntu: apt-get install curl)"
 
@@ -19,7 +20,8 @@ start() {
   local name=$1; shift
   running "$name" && return 0
   log "starting $name"
-  setsid "$@" >>"$LOGS/$name.log" 2>&1 </dev/null &
+  # Without the lock's descriptor: a daemon holding it would keep every later up.sh and down.sh waiting.
+  setsid "$@" >>"$LOGS/$name.log" 2>&1 </dev/null {lock_fd}>&- &
   echo $! >"$RUN/$name.pid"
 }
 

@@ -5,7 +5,7 @@
 # is committed so that builds are reproducible.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-# shellcheck source=../versions.env
+# shellcheck source-path=SCRIPTDIR source=../versions.env
 . "$here/../versions.env"
 v=${KUBERNETES_VERSION#v}
 minor=${v#1.}; minor=${minor%%.*}
