@@ -34,7 +34,7 @@ log_dir=/var/log/modelship
 log=$log_dir/dockerd.log
 mkdir -p "$log_dir"
 pid=$(cat /var/run/docker.pid 2>/dev/null || true)
-if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
+if [ -n "$pid" ] && [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = dockerd ]; then
   echo "dockerd (pid $pid) is running but not answering yet: waiting for it" >&2
 else
   printf '\n--- started by %s at %s\n' "$0" "$(date -u +%FT%TZ)" >> "$log"
