@@ -23,11 +23,7 @@ fi
 
 if ! command -v dockerd >/dev/null; then
   echo "installing Debian's docker.io" >&2
-  # No init system in CI: keep the package's service from starting, dockerd is started below.
-  [ -x /usr/sbin/policy-rc.d ] || { printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d; }
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -q >/dev/null
-  apt-get install -y -q --no-install-recommends docker.io >/dev/null
+  apt_install docker.io
 fi
 
 log_dir=/var/log/modelship

@@ -10,8 +10,4 @@ command -v debootstrap >/dev/null || need+=(debootstrap)
 if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then
   die "missing host tools (${need[*]}): install them with your package manager (on Debian/Ubuntu: apt-get install ${need[*]})"
 fi
-# No init system in CI: keep the packages' services from starting, we run the binaries ourselves.
-printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d
-export DEBIAN_FRONTEND=noninteractive
-apt-get update -q >/dev/null
-apt-get install -y -q --no-install-recommends "${need[@]}" >/dev/null
+apt_install "${need[@]}"
