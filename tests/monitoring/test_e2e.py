@@ -79,6 +79,9 @@ def server_image(client, entry, tmp_path_factory) -> str:
         return name
     except docker.errors.ImageNotFound:
         pass
+    # One cached image at a time: older ones were for a model/ or app/ that no longer exists.
+    for old in client.images.list(name="modelship-e2e/server"):
+        client.images.remove(old.id, force=True)
     context = build_context(tag, entry, ROOT / "app", tmp_path_factory.mktemp("build"))
     client.images.build(path=str(context), tag=name, buildargs={"BASE_IMAGE": BASE_IMAGE}, network_mode="none", rm=True)
     return name
