@@ -241,7 +241,7 @@ def load() -> StackConfig:
         for key in keys
         if key.startswith(prefix)
     }
-    env_secret = set(pulumi.runtime.get_config_secret_keys_env())
+    env_secret = set(pulumi.runtime.get_config_secret_keys_env() or ())
     secret = frozenset(
         section for section in raw
         if pulumi.runtime.is_config_secret(prefix + section) or prefix + section in env_secret
