@@ -37,6 +37,10 @@ def image(entry: Path, tmp_path_factory: pytest.TempPathFactory) -> str:
     tag = image_tag(report["model_id"], app_hash(ROOT / "app"))
     context = build_context(tag, entry, ROOT / "app", tmp_path_factory.mktemp("build"))
     name = f"modelship-test/app:{tag}"
+    # Earlier builds of this test (other app/ or model hashes) would pile up; the build cache stays.
+    for old in docker("image", "ls", "--format", "{{.Repository}}:{{.Tag}}", "modelship-test/app").stdout.split():
+        if old != name:
+            docker("rmi", old, check=False)
     docker("build", "--network", "none", "-q", "-t", name, f"--build-arg=BASE_IMAGE={BASE_IMAGE}",
            f"--build-arg=MODEL_ID={report['model_id']}", "--build-arg=GATE_PASSED=true",
            f"--build-arg=IMAGE_VERSION={tag}", str(context))
