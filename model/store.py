@@ -72,15 +72,16 @@ def write_checksums(directory: Path) -> None:
 class StoreEntry:
     """A verified entry: every file listed in checksums.json, nothing missing, nothing extra, nothing altered."""
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, model_id: Optional[str] = None):
         self.path = path
         self._verify()
         try:
             self.report = Report.model_validate_json((path / REPORT).read_bytes())
         except ValidationError as e:
             raise CorruptEntry(f"{path / REPORT} does not validate as a report: {e}") from None
-        if self.report.model_id != path.name:
-            raise CorruptEntry(f"{path / REPORT} is for model {self.report.model_id}, not {path.name}")
+        expected = model_id or path.name
+        if self.report.model_id != expected:
+            raise CorruptEntry(f"{path / REPORT} is for model {self.report.model_id}, not {expected}")
 
     def _verify(self) -> None:
         try:
@@ -101,7 +102,7 @@ class StoreEntry:
 
     @property
     def model_id(self) -> str:
-        return self.path.name
+        return self.report.model_id
 
     def __fspath__(self) -> str:
         return str(self.path)
@@ -161,10 +162,14 @@ class Store:
             if entry is not None:
                 return entry
             (self.root / ".tmp").mkdir(parents=True, exist_ok=True)
-            tmp = Path(tempfile.mkdtemp(prefix=f"{model_id[:12]}-", dir=self.root / ".tmp"))
+            # Under this id's lock, any build directory of the id belongs to a builder that died mid-way.
+            for stale in (self.root / ".tmp").glob(f"{model_id}-*"):
+                shutil.rmtree(stale, ignore_errors=True)
+            tmp = Path(tempfile.mkdtemp(prefix=f"{model_id}-", dir=self.root / ".tmp"))
             try:
                 build(tmp)
                 write_checksums(tmp)
+                StoreEntry(tmp, model_id)  # a build that wrote a broken entry fails here, not at the next read
                 os.rename(tmp, self.path(model_id))
             except BaseException:
                 shutil.rmtree(tmp, ignore_errors=True)

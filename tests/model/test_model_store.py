@@ -13,7 +13,7 @@ import pytest
 from model_helpers import ROOT, stdout_json, run_python
 
 from model import Store, StoreEntry, TrainConfig, identify, trained_entry
-from model.store import CHECKSUMS
+from model.store import CHECKSUMS, CorruptEntry
 
 
 def test_two_trainings_give_one_id_and_identical_metrics(tmp_path: Path, quick_config: TrainConfig,
@@ -129,6 +129,27 @@ def test_a_failed_build_leaves_nothing(tmp_path: Path) -> None:
     with pytest.raises(RuntimeError, match="training crashed"):
         store.put("b" * 64, broken)
     assert not store.path("b" * 64).exists() and list((tmp_path / ".tmp").iterdir()) == []
+
+
+def test_a_build_that_writes_a_broken_entry_is_not_stored(tmp_path: Path) -> None:
+    store = Store(tmp_path)
+    with pytest.raises(CorruptEntry, match="report.json does not validate"):
+        store.put("d" * 64, lambda directory: (directory / "report.json").write_text("{}"))
+    assert not store.path("d" * 64).exists() and list((tmp_path / ".tmp").iterdir()) == []
+
+
+def test_a_dead_builders_leftovers_are_cleared(tmp_path: Path, quick_entry: StoreEntry) -> None:
+    store = Store(tmp_path)
+    leftover = tmp_path / ".tmp" / f"{quick_entry.model_id}-killed"
+    leftover.mkdir(parents=True)
+    (leftover / "model.tflite").write_bytes(b"half")
+
+    def copy(directory: Path) -> None:
+        shutil.copytree(quick_entry.path, directory, dirs_exist_ok=True, ignore=shutil.ignore_patterns(CHECKSUMS))
+
+    entry = store.put(quick_entry.model_id, copy)
+    assert entry.report == quick_entry.report
+    assert not leftover.exists() and list((tmp_path / ".tmp").iterdir()) == []
 
 
 def test_concurrent_training_of_one_id_makes_one_entry(tmp_path: Path, quick_config_file: Path,
