@@ -9,4 +9,5 @@ step "python virtualenv" "$here/python.sh"
 step "docker engine" "$here/docker.sh"
 step "pulumi toolchain" "$here/pulumi.sh"
 step "base images" "$here/images.sh"
+step "policy pack virtualenv" "$here/../policy/setup.sh"
 printf 'bootstrap done in %ss\n' "$((SECONDS - total))" >&2
