@@ -109,6 +109,21 @@ for name, text in outputs.items():
 EOF
 }
 
+# docker-build's own BuildKit client only drives "docker-container", "remote" or "kubernetes" builders, which
+# cannot see the Engine's local images and would pull a BuildKit image. Its `exec` mode instead runs the
+# docker-buildx CLI plugin, whose default builder is the Docker Engine's built-in BuildKit: local base images,
+# no registry. Docker Desktop ships that plugin; Debian's docker.io does not, so it is built (same buildx version
+# as the provider's) and linked where the Docker CLI looks for plugins.
+install_buildx() {
+  build "$root/docker-cli-plugins/docker-buildx" "$wrappers/docker-build" github.com/docker/buildx/cmd/buildx \
+    "-X github.com/docker/buildx/version.Version=$(cd "$wrappers/docker-build" && go list -m -f '{{.Version}}' github.com/docker/buildx)"
+  if ! docker buildx version >/dev/null 2>&1; then
+    mkdir -p "$HOME/.docker/cli-plugins"
+    ln -sfn "$root/docker-cli-plugins/docker-buildx" "$HOME/.docker/cli-plugins/docker-buildx"
+  fi
+  docker buildx version >/dev/null || die "the docker CLI does not load the docker-buildx plugin from ~/.docker/cli-plugins"
+}
+
 install_plugin() {
   local name=$1 version=$2 binary=$3 dir
   dir=$PULUMI_HOME/plugins/resource-$name-v$version
@@ -128,6 +143,7 @@ build_all() {
   build "$providers/pulumi-resource-docker-build" "$wrappers/docker-build" \
     github.com/pulumi/pulumi-docker-build/provider/cmd/pulumi-resource-docker-build \
     "-X github.com/pulumi/pulumi-docker-build/provider.Version=$PULUMI_DOCKER_BUILD_VERSION"
+  install_buildx
   generate_kubernetes_embeds
   build "$providers/pulumi-resource-kubernetes" "$wrappers/kubernetes" . \
     "-X github.com/pulumi/pulumi-kubernetes/provider/v4/pkg/version.Version=$PULUMI_KUBERNETES_VERSION"
