@@ -8,6 +8,7 @@ import matplotlib
 matplotlib.use("Agg")  # files only, never a window
 
 from matplotlib.figure import Figure  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from model.report import Report  # noqa: E402
 
@@ -50,6 +51,7 @@ def curves_png(report: Report, path: Path) -> None:
             if history.get(key):
                 ax.plot(range(1, len(history[key]) + 1), history[key], style, label=key)
         ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_title(metric)
         ax.grid(alpha=0.3)
         ax.legend()
