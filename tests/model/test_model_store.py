@@ -1,6 +1,7 @@
 """The store: determinism, hits without TensorFlow, verified reads, corrupt entries rebuilt, one entry per id."""
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -93,7 +94,7 @@ def test_corrupt_entry_is_reported_and_never_served(tmp_path: Path, quick_entry:
         report = entry / "report.json"
         report.write_text(report.read_text().replace('"serving_format"', '"servingFormat"'))
         files = json.loads((entry / CHECKSUMS).read_text())
-        files["files"]["report.json"] = __import__("hashlib").sha256(report.read_bytes()).hexdigest()
+        files["files"]["report.json"] = hashlib.sha256(report.read_bytes()).hexdigest()
         (entry / CHECKSUMS).write_text(json.dumps(files))
     else:
         (entry / CHECKSUMS).unlink()
