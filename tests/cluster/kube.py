@@ -6,10 +6,9 @@ import json
 import os
 import subprocess
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, TypeVar
 
 import pytest
 import yaml
@@ -19,6 +18,7 @@ UP = ROOT / "cluster" / "up.sh"
 DOWN = ROOT / "cluster" / "down.sh"
 # A cold start builds the control plane from source first: minutes on two shared cores.
 UP_TIMEOUT_S = 3600
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -61,6 +61,16 @@ class Cluster:
     def apply(self, manifest: str, namespace: str | None = None) -> None:
         ns = ["--namespace", namespace] if namespace else []
         self.kubectl("apply", *ns, "-f", "-", input=manifest)
+
+
+def eventually(check: Callable[[], T], what: str, timeout: float = 30) -> T:
+    """Polls `check` until it returns something truthy (and returns that), for what controllers do shortly after."""
+    deadline = time.monotonic() + timeout
+    while not (result := check()):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not within {timeout:.0f}s: {what}")
+        time.sleep(0.5)
+    return result
 
 
 def run_script(script: Path, timeout: float) -> tuple[subprocess.CompletedProcess[str], float]:

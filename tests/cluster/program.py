@@ -1,6 +1,6 @@
 """The project's own Pulumi program, run unchanged, plus one test-only switch for the local KWOK cluster.
 
-With the stack config `modelship-test:neverReady: true`, the Deployment's pods carry KWOK's never-ready
+With the stack config `modelship-test:neverReady: true`, the model server Deployment's pods carry KWOK's never-ready
 marker (cluster/kwok-stages.yaml: they start but never pass readiness, as a broken image would) and the
 provider gives up awaiting the rollout after `modelship-test:rolloutTimeoutSeconds`.
 """
@@ -8,6 +8,8 @@ import runpy
 from pathlib import Path
 
 import pulumi
+
+from infra.kubernetes import APP
 
 NEVER_READY = {"modelship.ai/kwok-readiness": "never"}
 settings = pulumi.Config("modelship-test")
@@ -18,6 +20,8 @@ def never_ready(args: pulumi.ResourceTransformArgs) -> pulumi.ResourceTransformR
         return None
     props = dict(args.props)
     metadata = dict(props.get("metadata") or {})
+    if metadata.get("name") != APP:  # the model server's, not monitoring's
+        return None
     metadata["annotations"] = {
         **(metadata.get("annotations") or {}),
         "pulumi.com/timeoutSeconds": str(settings.require_int("rolloutTimeoutSeconds")),
