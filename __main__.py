@@ -5,6 +5,7 @@ from infra import config, gate, outputs
 from infra.container import ContainerWorkload, ContainerWorkloadArgs
 from infra.image import ModelImage, ModelImageArgs
 from infra.kubernetes import KubernetesWorkload, KubernetesWorkloadArgs
+from infra.monitoring import Monitoring, monitoring_args
 from infra.registry import Registry, RegistryArgs
 
 # 1. The stack's config, all of it valid, or nothing happens.
@@ -35,5 +36,14 @@ else:
         "server", KubernetesWorkloadArgs(image_ref, model.model_id, cfg.workload, cfg.kubernetes, labels, registry)
     )
 
-# 5. What the stack tells its users.
-outputs.export(workload.endpoint, image_ref, model, auth=cfg.workload.auth_token is not None)
+# 5. Its monitoring: scrapes the workload, alerts on its SLOs, drift and a model id other than this one.
+monitoring = None
+if cfg.monitoring.enabled:
+    if cfg.target == "docker":
+        attach = dict(network_name=workload.network_name)
+    else:
+        attach = dict(namespace=workload.namespace, workload_selector=workload.selector, provider=workload.provider)
+    monitoring = Monitoring("monitoring", monitoring_args(cfg, stack, model.model_id, **attach))
+
+# 6. What the stack tells its users.
+outputs.export(workload.endpoint, image_ref, model, auth=cfg.workload.auth_token is not None, monitoring=monitoring)

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 from pydantic.alias_generators import to_camel, to_snake
 
 from model.gate import Thresholds
+from monitoring.spec import Duration
 
 NAMESPACE = "modelship"
 # `<repository>@sha256:<64 hex>`: the only form staging and prod may deploy.
@@ -109,10 +110,27 @@ class SloConfig(Section):
 
 
 class DriftConfig(Section):
+    """Live traffic against the training statistics baked into the image (monitoring/rules.py uses them)."""
+
+    # The window live distributions are taken over.
+    window: Duration = "30m"
+    # Largest tolerated population stability index of the predicted classes against the training split.
+    prediction_psi: float = Field(0.2, gt=0)
     # Largest tolerated shift of a feature's live mean from the training mean, in training std units.
     feature_mean_z: float = Field(3.0, gt=0)
-    # Largest tolerated total-variation distance between live and training class ratios.
-    class_ratio_tvd: float = Field(0.2, gt=0, le=1)
+    # Drift is judged only on at least this many rows in the window: a handful of requests proves nothing.
+    min_rows: int = Field(200, ge=1)
+
+
+class TrafficConfig(Section):
+    # Whether the endpoint should see inference traffic at all (prod: yes), and the rate that counts as idle.
+    expected: bool = False
+    min_rps: float = Field(0.0, ge=0)
+
+
+class AlertingConfig(Section):
+    # Where Alertmanager posts alerts; unset, they are held in Alertmanager (its UI and API show them).
+    webhook_url: Optional[str] = Field(None, pattern=r"^https?://\S+$")
 
 
 class MonitoringImages(Section):
@@ -124,8 +142,16 @@ class MonitoringConfig(Section):
     enabled: bool = True
     slo: SloConfig = SloConfig()
     drift: DriftConfig = DriftConfig()
+    traffic: TrafficConfig = TrafficConfig()
+    alerting: AlertingConfig = AlertingConfig()
     images: MonitoringImages = MonitoringImages()
+    # docker target: host ports on 127.0.0.1 (unset: Docker picks a free one).
     prometheus_port: Optional[Port] = 9090
+    alertmanager_port: Optional[Port] = None
+    # kubernetes target: the cluster runs the Prometheus Operator, whose Prometheus selects our
+    # ServiceMonitor and PrometheusRule by operatorLabels; no Prometheus of our own is deployed.
+    operator: bool = False
+    operator_labels: dict[str, str] = Field(default_factory=dict)
 
 
 class PromotionConfig(Section):
@@ -187,6 +213,8 @@ def _cross_checks(cfg: StackConfig, secret_sections: frozenset[str]) -> list[tup
     hpa = cfg.kubernetes.hpa
     if hpa.max_replicas < hpa.min_replicas:
         problems.append(("kubernetes.hpa.maxReplicas", f"must be >= minReplicas ({hpa.min_replicas})"))
+    if cfg.monitoring.operator and cfg.target != "kubernetes":
+        problems.append(("monitoring.operator", "the Prometheus Operator is a kubernetes-target option"))
     if cfg.kubernetes.ingress.enabled and not cfg.kubernetes.ingress.host:
         problems.append(("kubernetes.ingress.host", "required when the ingress is enabled"))
     return problems

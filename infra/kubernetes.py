@@ -25,14 +25,19 @@ class KubernetesWorkloadArgs:
 
 
 class KubernetesWorkload(pulumi.ComponentResource):
-    """`endpoint` is the in-cluster URL of the Service (or the Ingress URL when one is enabled)."""
+    """`endpoint` is the in-cluster URL of the Service (or the Ingress URL when one is enabled);
+    `namespace`, `selector` (the server pods' labels) and `provider` are what monitoring attaches to."""
 
     endpoint: pulumi.Output[str]
+    namespace: pulumi.Output[str]
+    selector: dict[str, str]
+    provider: Optional[k8s.Provider]
 
     def __init__(self, name: str, args: KubernetesWorkloadArgs, opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("modelship:infra:KubernetesWorkload", name, None, opts)
         kube, work = args.kubernetes, args.workload
         provider = k8s.Provider(f"{name}-provider", kubeconfig=kube.kubeconfig, opts=pulumi.ResourceOptions(parent=self)) if kube.kubeconfig else None
+        self.provider = provider
         child = pulumi.ResourceOptions(parent=self, provider=provider)
         labels = {
             "app.kubernetes.io/name": APP,
@@ -46,6 +51,7 @@ class KubernetesWorkload(pulumi.ComponentResource):
             f"{name}-ns", metadata=k8s.meta.v1.ObjectMetaArgs(name=kube.namespace, labels=labels), opts=child
         )
         ns = namespace.metadata.name
+        self.namespace, self.selector = ns, selector
         meta = k8s.meta.v1.ObjectMetaArgs(name=APP, namespace=ns, labels=labels)
         uid, gid = (int(x) for x in NON_ROOT_USER.split(":"))
         resources = k8s.core.v1.ResourceRequirementsArgs(

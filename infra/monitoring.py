@@ -81,8 +81,7 @@ def monitoring_args(
     workload_selector: Optional[dict[str, str]] = None,
     provider: Optional[k8s.Provider] = None,
 ) -> MonitoringArgs:
-    """The stack config's monitoring section as `MonitoringArgs` (the drift PSI threshold, traffic
-    expectation and receiver keep their `monitoring` package defaults until the config schema has them)."""
+    """The stack config's monitoring section as `MonitoringArgs`."""
     mon, port = cfg.monitoring, cfg.workload.port
     if cfg.target == "docker":
         targets: StaticTargets | DnsTargets = container_targets(port)
@@ -95,9 +94,14 @@ def monitoring_args(
         expected_model_id=model_id,
         targets=targets,
         slo=Slo(availability=mon.slo.availability, latency_p99_seconds=mon.slo.latency_p99_seconds),
-        drift=Drift(input_mean_z=mon.drift.feature_mean_z),
-        traffic=Traffic(expected=stack == "prod"),
-        alerting=Alerting(alertmanagers=alertmanagers),
+        drift=Drift(
+            window=mon.drift.window,
+            prediction_psi=mon.drift.prediction_psi,
+            input_mean_z=mon.drift.feature_mean_z,
+            min_rows=mon.drift.min_rows,
+        ),
+        traffic=Traffic(expected=mon.traffic.expected, min_rps=mon.traffic.min_rps),
+        alerting=Alerting(alertmanagers=alertmanagers, webhook_url=mon.alerting.webhook_url),
     )
     return MonitoringArgs(
         target=cfg.target,
@@ -106,10 +110,13 @@ def monitoring_args(
         alertmanager_image=mon.images.alertmanager,
         network_name=network_name,
         prometheus_port=mon.prometheus_port,
+        alertmanager_port=mon.alertmanager_port,
         namespace=namespace,
         workload_selector=workload_selector or {},
         workload_port=port,
         provider=provider,
+        operator=mon.operator,
+        operator_labels=dict(mon.operator_labels),
     )
 
 

@@ -7,6 +7,7 @@ from typing import Optional
 import pulumi
 
 from infra.gate import GATE_OUTPUT, GatedModel
+from infra.monitoring import Monitoring
 
 MODEL_NAME = "model"
 
@@ -26,10 +27,16 @@ def curl_command(endpoint: str, n_features: Optional[int], auth: bool) -> str:
     )
 
 
-def export(endpoint: pulumi.Input[str], image_ref: pulumi.Input[str], model: GatedModel, auth: bool) -> None:
+def export(
+    endpoint: pulumi.Input[str], image_ref: pulumi.Input[str], model: GatedModel, auth: bool, monitoring: Optional[Monitoring] = None
+) -> None:
     pulumi.export("endpoint", endpoint)
     pulumi.export("imageRef", image_ref)
     pulumi.export("modelId", model.model_id)
     pulumi.export(GATE_OUTPUT, model.record())
     pulumi.export("metrics", model.metrics())
     pulumi.export("curl", pulumi.Output.from_input(endpoint).apply(lambda url: curl_command(url, model.n_features, auth)))
+    if monitoring is not None:
+        # None under the Prometheus Operator: the cluster's own Prometheus evaluates the rules.
+        pulumi.export("prometheusUrl", monitoring.prometheus_url)
+        pulumi.export("dashboard", monitoring.dashboard)

@@ -6,7 +6,7 @@ import rules
 
 def _validate(rule):
     def validate(args, report_violation):
-        for problem in rule(args.resource_type, args.props):
+        for problem in rule(args.urn, args.resource_type, args.props):
             report_violation(problem)
 
     return validate
@@ -16,7 +16,7 @@ def _validate_pinned(args, report_violation):
     stacks = args.get_config().get("stacks", list(rules.PINNED_STACKS))
     if rules.stack_of(args.urn) not in stacks:
         return
-    for problem in rules.digest_pinned(args.resource_type, args.props):
+    for problem in rules.digest_pinned(args.urn, args.resource_type, args.props):
         report_violation(problem)
 
 
@@ -30,7 +30,7 @@ PolicyPack(
         ),
         ResourceValidationPolicy(
             name="prod-images-digest-pinned",
-            description="On the pinned stacks (prod by default), every deployed image is pinned by digest.",
+            description="On the pinned stacks (prod by default), the serving image is deployed pinned by digest.",
             validate=_validate_pinned,
             config_schema=PolicyConfigSchema(
                 properties={"stacks": {"type": "array", "items": {"type": "string"}, "default": list(rules.PINNED_STACKS)}}

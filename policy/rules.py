@@ -1,7 +1,11 @@
-"""The guardrails as plain functions of a resource's type and inputs: one list of problems per resource.
+"""The guardrails as plain functions of a resource's URN, type and inputs: one list of problems per resource.
 
 `__main__.py` wires them into the pack; the project's tests call them on the resources the real program
 declares. An input not yet known at preview raises inside pulumi-policy, which then skips that resource.
+
+The gate and digest rules are about the model being served. The monitoring component's Prometheus and
+Alertmanager are third-party images with no gate and, built locally offline, no registry digest; they are
+told apart by their URN (children of `modelship:infra:Monitoring`), not by a label they could forget.
 """
 from __future__ import annotations
 
@@ -14,8 +18,15 @@ BUILT_IMAGE = "docker-build:index:Image"
 CONTAINER = "docker:index/container:Container"
 PULLED_IMAGE = "docker:index/remoteImage:RemoteImage"
 DEPLOYMENT = "kubernetes:apps/v1:Deployment"
+MONITORING = "modelship:infra:Monitoring"
 
-Rule = Callable[[str, Mapping[str, Any]], list[str]]
+Rule = Callable[[str, str, Mapping[str, Any]], list[str]]
+
+
+def serving(urn: str) -> bool:
+    """Everything but the monitoring component's children: `urn:pulumi:<stack>::<project>::<parent types$type>::<name>`."""
+    qualified_type = urn.split("::")[2] if urn.count("::") >= 3 else ""
+    return f"{MONITORING}$" not in qualified_type
 
 
 def _known(value: Any) -> bool:
@@ -43,8 +54,10 @@ def _images(resource_type: str, props: Mapping[str, Any]) -> Iterable[str]:
     return [r for r in refs if _known(r)]
 
 
-def gate_labels(resource_type: str, props: Mapping[str, Any]) -> list[str]:
+def gate_labels(urn: str, resource_type: str, props: Mapping[str, Any]) -> list[str]:
     """A serving image, and a Deployment serving one, carry the gate's verdict, and it says passed."""
+    if not serving(urn):
+        return []
     if resource_type == BUILT_IMAGE:
         verdict, where = (props.get("labels") or {}).get(GATE_PASSED), "image label"
     elif resource_type == DEPLOYMENT:
@@ -56,7 +69,7 @@ def gate_labels(resource_type: str, props: Mapping[str, Any]) -> list[str]:
     return []
 
 
-def no_latest(resource_type: str, props: Mapping[str, Any]) -> list[str]:
+def no_latest(urn: str, resource_type: str, props: Mapping[str, Any]) -> list[str]:
     problems = []
     for ref in _images(resource_type, props):
         if DIGEST.search(ref):
@@ -67,7 +80,7 @@ def no_latest(resource_type: str, props: Mapping[str, Any]) -> list[str]:
     return problems
 
 
-def hardened_workload(resource_type: str, props: Mapping[str, Any]) -> list[str]:
+def hardened_workload(urn: str, resource_type: str, props: Mapping[str, Any]) -> list[str]:
     """Kubernetes workloads: probes, CPU and memory limits, non-root."""
     if resource_type != DEPLOYMENT:
         return []
@@ -88,9 +101,9 @@ def hardened_workload(resource_type: str, props: Mapping[str, Any]) -> list[str]
     return problems
 
 
-def digest_pinned(resource_type: str, props: Mapping[str, Any]) -> list[str]:
-    """On the stacks that must deploy exactly what was promoted (prod)."""
-    if resource_type not in (DEPLOYMENT, PULLED_IMAGE):
+def digest_pinned(urn: str, resource_type: str, props: Mapping[str, Any]) -> list[str]:
+    """On the stacks that must deploy exactly what was promoted (prod): the serving image."""
+    if resource_type not in (DEPLOYMENT, PULLED_IMAGE) or not serving(urn):
         return []
     return [f"image {ref!r} is not pinned by digest (`@sha256:...`)" for ref in _images(resource_type, props) if not DIGEST.search(ref)]
 

@@ -1,4 +1,9 @@
-"""Runs the real `__main__.py` under Pulumi's mocks and records what it registered, with parents and dependencies."""
+"""Runs the real `__main__.py`, or any Pulumi program function, under Pulumi's mocks and records what it
+registered, with parents and dependencies, and what it exported.
+
+Public: `run_program` (the project's program for a stack), `run_function` (a function declaring resources),
+`Run`/`Registered` (the record), `stack_file`, `ROOT`, `DIGEST`.
+"""
 from __future__ import annotations
 
 import json
@@ -6,7 +11,7 @@ import logging
 import runpy
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 import pulumi
 from pulumi.runtime import mocks, rpc
@@ -105,10 +110,16 @@ class _Warnings(logging.Handler):
         self.run.warnings.append(record.getMessage())
 
 
-def run_program(
-    stack: str, config: dict[str, Any], secret: tuple[str, ...] = (), preview: bool = False, run: Optional[Run] = None
+def run_function(
+    program: Callable[[], None],
+    stack: str = "test",
+    config: Optional[dict[str, Any]] = None,
+    secret: tuple[str, ...] = (),
+    preview: bool = False,
+    run: Optional[Run] = None,
 ) -> Run:
-    """Runs `__main__.py` as the engine would for `stack` with `config` (sections without the namespace).
+    """Runs `program` as the engine would run a program of `stack` with `config` (sections without the
+    namespace); `Run.outputs` holds what it exported.
 
     Raises whatever the program raises; the `run` passed in holds everything registered up to then.
     """
@@ -119,17 +130,24 @@ def run_program(
     pulumi.runtime.settings.ROOT.set(None)  # a fresh root stack per run: exports don't leak between runs
     pulumi.runtime.set_mocks(_Resources(), project="modelship", stack=stack, preview=preview, logger=logger, monitor=_Monitor(run))
     pulumi.runtime.set_all_config(
-        {f"modelship:{k}": v if isinstance(v, str) else json.dumps(v) for k, v in config.items()},
+        {f"modelship:{k}": v if isinstance(v, str) else json.dumps(v) for k, v in (config or {}).items()},
         [f"modelship:{k}" for k in secret],
     )
     settings = pulumi.runtime.settings.SETTINGS
     settings.rpc_manager.clear()
     settings.outputs.clear()
-    _sync_await(pulumi.runtime.stack.run_pulumi_func(lambda: runpy.run_path(str(ROOT / "__main__.py"))))
+    _sync_await(pulumi.runtime.stack.run_pulumi_func(program))
     # Under mocks the root stack registered before the program ran, so its exports are read off it here.
     exports = pulumi.runtime.settings.get_root_resource().outputs
     run.outputs = _sync_await(pulumi.Output.from_input(exports).future()) or {}
     return run
+
+
+def run_program(
+    stack: str, config: dict[str, Any], secret: tuple[str, ...] = (), preview: bool = False, run: Optional[Run] = None
+) -> Run:
+    """Runs the project's `__main__.py` for `stack` (see `run_function`)."""
+    return run_function(lambda: runpy.run_path(str(ROOT / "__main__.py")), stack, config, secret, preview, run)
 
 
 def stack_file(stack: str) -> dict[str, Any]:

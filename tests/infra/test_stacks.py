@@ -64,13 +64,17 @@ def promoted_config(stack: str, **metrics: float) -> dict:
     return cfg
 
 
+def server_deployment(run: Run) -> dict:
+    return next(r for r in run.of_type(DEPLOYMENT) if r.name == "server-deployment").inputs
+
+
 def check_policies(run: Run, stack: str) -> list[str]:
     problems = []
     for r in run.resources:
         for _, rule in rules.ALWAYS.values():
-            problems += rule(r.type, r.inputs)
+            problems += rule(r.urn, r.type, r.inputs)
         if stack in rules.PINNED_STACKS:
-            problems += rules.digest_pinned(r.type, r.inputs)
+            problems += rules.digest_pinned(r.urn, r.type, r.inputs)
     return problems
 
 
@@ -81,6 +85,8 @@ class TestDev:
             "modelship:infra:ModelImage", BUILT,
             "modelship:infra:ContainerWorkload", "docker:index/network:Network",
             "docker:index/remoteImage:RemoteImage", CONTAINER,
+            "modelship:infra:Monitoring", CONTAINER, CONTAINER,
+            "docker:index/remoteImage:RemoteImage", "docker:index/remoteImage:RemoteImage",
         ])
 
     def test_children_are_parented_to_their_component(self, dev_run):
@@ -97,7 +103,7 @@ class TestDev:
         assert [short(d) for d in dev_run.one(BUILT).dependencies] == ["registry"]
         server = next(r for r in dev_run.of_type(CONTAINER) if r.name == "server")
         assert sorted(short(d) for d in server.dependencies) == ["server-image", "server-net"]
-        pulled = dev_run.one("docker:index/remoteImage:RemoteImage")
+        pulled = next(r for r in dev_run.of_type("docker:index/remoteImage:RemoteImage") if r.name == "server-image")
         assert [short(d) for d in pulled.dependencies] == ["image"]
 
     def test_image_carries_the_model_id_and_the_gate(self, dev_run):
@@ -135,6 +141,24 @@ class TestDev:
     def test_policies_pass(self, dev_run):
         assert check_policies(dev_run, "dev") == []
 
+    def test_monitoring_scrapes_the_server_on_its_network_and_expects_this_model(self, dev_run):
+        containers = {r.name: r for r in dev_run.of_type(CONTAINER)}
+        prometheus = containers["monitoring-prometheus"]
+        assert prometheus.parent.endswith("modelship:infra:Monitoring::monitoring")
+        # The network name is the workload network's output: Prometheus waits for it.
+        assert "server-net" in [short(d) for d in prometheus.dependencies]
+        assert prometheus.inputs["networksAdvanced"][0]["name"] == "server-net"
+        uploads = {u["file"]: u["content"] for u in prometheus.inputs["uploads"]}
+        config = yaml.safe_load(uploads["/etc/prometheus/prometheus.yml"])
+        assert config["scrape_configs"][0]["static_configs"] == [{"targets": ["model:8080"]}]
+        assert f'model_id!="{dev_run.outputs["modelId"]}"' in uploads["/etc/prometheus/rules.yml"]
+        assert dev_run.outputs["prometheusUrl"] == "http://127.0.0.1:9090"
+        assert '"title": "modelship (dev)"' in dev_run.outputs["dashboard"]
+
+    def test_monitoring_off_registers_none(self, dev_config):
+        run = run_program("dev", {**dev_config, "monitoring": {"enabled": False}})
+        assert not run.of_type("modelship:infra:Monitoring") and "prometheusUrl" not in run.outputs
+
     def test_failing_gate_registers_nothing_and_shows_the_table(self, dev_config):
         run = Run()
         cfg = {**dev_config, "gate": {"thresholds": {"accuracy": 0.5, "loss": 0.0}}}
@@ -156,13 +180,25 @@ class TestPromotedStacks:
             assert f"kubernetes:{kind}" in kinds
         for r in run.resources:
             if r.type.startswith("kubernetes:"):
-                assert r.parent.endswith("modelship:infra:KubernetesWorkload::server")
+                assert r.parent.endswith(("modelship:infra:KubernetesWorkload::server", "modelship:infra:Monitoring::monitoring"))
                 if r.type != "kubernetes:core/v1:Namespace":
-                    assert "server-ns" in [short(d) for d in r.dependencies]
+                    assert "server-ns" in [short(d) for d in r.dependencies], r.name
+
+    def test_monitoring_watches_the_workloads_pods_in_its_namespace(self, stack):
+        run = run_program(stack, promoted_config(stack), secret=("registry",))
+        namespace = stack_file(stack)["kubernetes"]["namespace"]
+        pods = next(r for r in run.of_type("kubernetes:core/v1:Service") if r.name == "monitoring-pods").inputs
+        deployment = server_deployment(run)
+        assert pods["metadata"]["namespace"] == namespace
+        assert pods["spec"]["selector"] == deployment["spec"]["selector"]["matchLabels"]
+        assert run.outputs["prometheusUrl"] == f"http://prometheus.{namespace}.svc:9090"
+        config = next(r for r in run.of_type("kubernetes:core/v1:ConfigMap") if r.name == "monitoring-prometheus-config")
+        # Only prod expects traffic (monitoring.traffic.expected in Pulumi.prod.yaml).
+        assert ("ModelNoTraffic" in config.inputs["data"]["rules.yml"]) is (stack == "prod")
 
     def test_deployment_serves_the_promoted_digest_safely(self, stack):
         run = run_program(stack, promoted_config(stack), secret=("registry",))
-        spec = run.one(DEPLOYMENT).inputs["spec"]
+        spec = server_deployment(run)["spec"]
         (container,) = spec["template"]["spec"]["containers"]
         assert container["image"] == PROMOTED
         assert spec["strategy"]["rollingUpdate"]["maxUnavailable"] == 0
@@ -194,8 +230,9 @@ def test_prod_refuses_a_tag_that_is_not_digest_pinned():
 def test_policy_rejects_an_unhardened_deployment_and_a_latest_tag():
     deployment = {"spec": {"template": {"metadata": {"annotations": {}}, "spec": {"containers": [
         {"name": "server", "image": "localhost:5001/modelship/server:latest"}]}}}}
-    problems = [p for _, rule in rules.ALWAYS.values() for p in rule(DEPLOYMENT, deployment)]
-    problems += rules.digest_pinned(DEPLOYMENT, deployment)
+    urn = f"urn:pulumi:prod::modelship::modelship:infra:KubernetesWorkload${DEPLOYMENT}::server-deployment"
+    problems = [p for _, rule in rules.ALWAYS.values() for p in rule(urn, DEPLOYMENT, deployment)]
+    problems += rules.digest_pinned(urn, DEPLOYMENT, deployment)
     text = "\n".join(problems)
     for expected in ("not 'true'", "latest", "no readinessProbe", "no livenessProbe", "no cpu limit",
                      "no memory limit", "may run as root", "not pinned by digest"):

@@ -13,8 +13,7 @@ import yaml
 from infra.config import StackConfig
 from infra.monitoring import Monitoring, MonitoringArgs, container_targets, monitoring_args, pod_targets
 from monitoring import MonitoringSpec
-from tests.infra.harness import ROOT, Run, _Monitor, _Resources
-from pulumi.runtime.sync_await import _sync_await
+from tests.infra.harness import ROOT, Run, run_function
 
 sys.path.insert(0, str(ROOT / "policy"))
 import rules as policy  # noqa: E402  (policy/rules.py: the pack's checks as plain functions)
@@ -30,21 +29,14 @@ SELECTOR = {"app.kubernetes.io/name": "modelship-server", "app.kubernetes.io/ins
 
 def run(declare: Callable[[], Monitoring]) -> tuple[Run, dict]:
     """Declares the component in a fresh mocked stack; returns what was registered and the component's outputs."""
-    record = Run()
-    pulumi.runtime.settings.ROOT.set(None)
-    pulumi.runtime.set_mocks(_Resources(), project="modelship", stack="test", preview=False, monitor=_Monitor(record))
-    settings = pulumi.runtime.settings.SETTINGS
-    settings.rpc_manager.clear()
-    settings.outputs.clear()
-    outputs: dict = {}
 
     def program() -> None:
         component = declare()
-        outputs["prometheus_url"] = component.prometheus_url
-        outputs["dashboard"] = component.dashboard
+        pulumi.export("prometheus_url", component.prometheus_url)
+        pulumi.export("dashboard", component.dashboard)
 
-    _sync_await(pulumi.runtime.stack.run_pulumi_func(program))
-    return record, {k: _sync_await(v.future()) for k, v in outputs.items()}
+    record = run_function(program)
+    return record, record.outputs
 
 
 def spec(targets) -> MonitoringSpec:
@@ -137,8 +129,12 @@ class TestKubernetes:
             (container,) = pod["containers"]
             assert any(m["readOnly"] for m in container["volumeMounts"]), deployment.name
             assert container["securityContext"]["readOnlyRootFilesystem"] is True
-            assert policy.hardened_workload(DEPLOYMENT, deployment.inputs) == []
-            assert policy.no_latest(DEPLOYMENT, deployment.inputs) == []
+            assert policy.hardened_workload(deployment.urn, DEPLOYMENT, deployment.inputs) == []
+            assert policy.no_latest(deployment.urn, DEPLOYMENT, deployment.inputs) == []
+            # Third-party images: neither gated nor, built locally, digest-pinned; the serving rules skip them.
+            assert not policy.serving(deployment.urn)
+            assert policy.gate_labels(deployment.urn, DEPLOYMENT, deployment.inputs) == []
+            assert policy.digest_pinned(deployment.urn, DEPLOYMENT, deployment.inputs) == []
 
     def test_outputs(self, kubernetes_run):
         _, outputs = kubernetes_run
@@ -180,6 +176,27 @@ def test_args_from_each_stacks_config():
             assert args.spec.targets.names == [f"modelship-server-pods.{cfg.kubernetes.namespace}.svc.cluster.local"]
         else:
             assert args.spec.targets.addresses == ["model:8080"]
+
+
+def test_args_carry_every_monitoring_key_of_the_config():
+    cfg = StackConfig.model_validate({
+        "target": "kubernetes",
+        "registry": {"kind": "external"},
+        "monitoring": {
+            "drift": {"window": "1h", "predictionPsi": 0.1, "featureMeanZ": 2.5, "minRows": 50},
+            "traffic": {"expected": True, "minRps": 0.5},
+            "alerting": {"webhookUrl": "http://hooks.internal:9000/alert"},
+            "alertmanagerPort": 19093,
+            "operator": True,
+            "operatorLabels": {"release": "prom"},
+        },
+    })
+    args = monitoring_args(cfg, "staging", MODEL_ID, namespace="modelship", workload_selector=SELECTOR)
+    drift = args.spec.drift
+    assert (drift.window, drift.prediction_psi, drift.input_mean_z, drift.min_rows) == ("1h", 0.1, 2.5, 50)
+    assert args.spec.traffic.expected is True and args.spec.traffic.min_rps == 0.5
+    assert args.spec.alerting.webhook_url == "http://hooks.internal:9000/alert"
+    assert args.alertmanager_port == 19093 and args.operator is True and args.operator_labels == {"release": "prom"}
 
 
 def test_incomplete_args_are_refused():
