@@ -9,7 +9,7 @@ SELECT = $(ENV) pulumi stack select --create $(STACK) &&
 .PHONY: bootstrap up preview destroy promote report test bench cluster cluster-down
 
 bootstrap:
-	toolchain/bootstrap.sh
+	@toolchain/bootstrap.sh
 
 up: bootstrap
 	$(SELECT) pulumi up --yes --stack $(STACK) && pulumi stack output curl --stack $(STACK)
