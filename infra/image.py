@@ -99,6 +99,11 @@ class ModelImage(pulumi.ComponentResource):
             labels=labels,
             # The wheels are in the context: the build has no business on the network.
             network=docker_build.NetworkMode.NONE,
+            # The docker-buildx CLI with the Engine's built-in BuildKit (the `default` builder, docker driver):
+            # FROM resolves the locally built base images, nothing is pulled, and the result lands in the
+            # Engine's store (the docker driver loads implicitly) and is pushed from there (docs/toolchain.md).
+            exec_=True,
+            builder=docker_build.BuilderConfigArgs(name="default"),
             push=args.image.push,
             registries=credentials,
             build_on_preview=False,

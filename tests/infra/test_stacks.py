@@ -115,6 +115,7 @@ class TestDev:
         assert image["labels"]["ai.modelship.model_id"] == model_id
         assert image["labels"]["ai.modelship.gate.passed"] == "true"
         assert image["network"] == "none" and image["push"] is True and image["buildOnPreview"] is False
+        assert image["exec"] is True and image["builder"] == {"name": "default"}
         context = Path(image["context"]["location"])
         assert (context / "model" / "report.json").is_file() and (context / "Dockerfile").is_file()
 
