@@ -35,8 +35,10 @@ check_laptop_plugins() {
   done
   if ((${#missing[@]})); then
     die "pulumi $(pulumi version) is on PATH, but these pinned provider plugins are missing; install them with:
-  $(printf '%s\n  ' "${missing[@]}")(or unset PATH's pulumi and set MODELSHIP_PULUMI_BIN=1 to build everything here)"
+  $(printf '%s\n  ' "${missing[@]}")(or set MODELSHIP_PULUMI_BIN=1 to build the whole toolchain here from the Go module proxy)"
   fi
+  docker buildx version >/dev/null 2>&1 ||
+    die "the docker CLI has no buildx plugin, which docker-build's exec mode runs: install Docker Desktop or docker-buildx-plugin"
   printf 'pulumi %s from PATH; plugins present: %s\n' "$(pulumi version)" "${plugins[*]}" >&2
 }
 

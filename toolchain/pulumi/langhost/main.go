@@ -332,7 +332,6 @@ func (h *host) InstallDependencies(
 	return closer.Close()
 }
 
-
 func (h *host) About(ctx context.Context, req *pulumirpc.AboutRequest) (*pulumirpc.AboutResponse, error) {
 	tc, err := pythonWithVenv(ctx, req.GetInfo())
 	if err != nil {
