@@ -54,7 +54,7 @@ def stack_config(cluster: Cluster, image: str) -> dict[str, Any]:
         "model": {"train": False},
         "image": {"build": False},
         "gate": {"thresholds": {"accuracy": 0.93, "f1_macro": 0.93}, "onFail": "fail"},
-        "registry": {"kind": "external", "server": "localhost:5000", "username": "modelship", "password": "local-test"},
+        "registry": {"kind": "external", "server": "localhost:5000", "username": "modelship"},
         "workload": {"replicas": REPLICAS, "port": 8080, "cpu": "100m", "memory": "128Mi"},
         "kubernetes": {"namespace": NAMESPACE, "kubeconfig": str(cluster.kubeconfig)},
         "promotion": {
@@ -77,6 +77,11 @@ def staging(cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Itera
     main.unlink()
     shutil.copy(ROOT / "tests" / "cluster" / "program.py", main)
     (es.workdir / "modelship_main.py").symlink_to(ROOT / "__main__.py")
+    # Every top-level package the program may import, including any the shared harness does not link yet.
+    for package in ROOT.glob("*/__init__.py"):
+        link = es.workdir / package.parent.name
+        if not link.exists():
+            link.symlink_to(package.parent)
     yield es
     # Whatever happened above, leave the cluster without the stack's resources.
     es.stack.destroy(on_output=print)
@@ -85,6 +90,8 @@ def staging(cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Itera
 
 def deploy(es: EngineStack, cluster: Cluster, image: str, never_ready: bool = False) -> auto.UpResult:
     es.write_config(stack_config(cluster, image))
+    # An authenticated registry, as staging's: the password only ever stored encrypted.
+    es.stack.set_config("modelship:registry.password", auto.ConfigValue("local-test", secret=True), path=True)
     es.stack.set_config("modelship-test:rolloutTimeoutSeconds", auto.ConfigValue(str(ROLLOUT_TIMEOUT_S)))
     es.stack.set_config("modelship-test:neverReady", auto.ConfigValue("true" if never_ready else "false"))
     return es.stack.up(on_output=print)
