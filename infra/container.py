@@ -1,8 +1,9 @@
-"""The Docker target: one plain-Python container spec, declared through pulumi-docker.
+"""The Docker target: one plain-Python container spec, declared through the docker SDK's own arguments.
 
-`container_spec()` is the single description of the serving container. `ContainerWorkload` feeds it to
-pulumi-docker; `docker_run_kwargs()` feeds the same spec to the docker SDK, which is how the tests check
-it when the pulumi-docker plugin is not available.
+`container_spec()` is the single description of the serving container. `create_kwargs()` turns it into
+`containers.create` arguments: the inputs of the `Container` resource (infra/docker_engine.py, a dynamic
+provider over the docker SDK) that `ContainerWorkload` declares, and, with `docker_run_kwargs()`, what tests
+hand to `containers.run` directly.
 """
 from __future__ import annotations
 
@@ -11,13 +12,15 @@ from dataclasses import dataclass, field
 from typing import Any, Optional
 
 import pulumi
-import pulumi_docker as docker
 
+from infra import docker_engine
 from infra.config import WorkloadConfig
 
 # Same probe as the Kubernetes readiness probe: the V2 protocol's readiness route.
 READY_PATH = "/v2/health/ready"
 NON_ROOT_USER = "10001:10001"
+# What the serving container is called on its network (monitoring's Prometheus scrapes it by this name).
+MODEL_ALIAS = "model"
 _BINARY = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "k": 10**3, "M": 10**6, "G": 10**9, "T": 10**12}
 
 
@@ -80,22 +83,16 @@ def container_spec(image: Any, workload: WorkloadConfig, labels: dict[str, str],
     )
 
 
-def docker_run_kwargs(spec: ContainerSpec) -> dict[str, Any]:
-    """The spec as `docker.from_env().containers.run(**kwargs)` arguments (plain values only)."""
-    second = 1_000_000_000
+def create_kwargs(spec: ContainerSpec) -> dict[str, Any]:
+    """The spec as `containers.create` arguments (values may still be `pulumi.Input`s)."""
+    hc = spec.healthcheck
     return {
         "image": spec.image,
         "environment": dict(spec.env),
         "ports": {f"{spec.internal_port}/tcp": ("127.0.0.1", spec.host_port)},
-        "healthcheck": {
-            "test": spec.healthcheck.test,
-            "interval": spec.healthcheck.interval_s * second,
-            "timeout": spec.healthcheck.timeout_s * second,
-            "retries": spec.healthcheck.retries,
-            "start_period": spec.healthcheck.start_period_s * second,
-        },
+        "healthcheck": docker_engine.healthcheck(hc.test, hc.interval_s, hc.timeout_s, hc.retries, hc.start_period_s),
         "mem_limit": spec.memory_bytes,
-        "nano_cpus": int(spec.cpus * second),
+        "nano_cpus": int(spec.cpus * 1_000_000_000),
         "labels": dict(spec.labels),
         "user": spec.user,
         "read_only": spec.read_only,
@@ -103,8 +100,12 @@ def docker_run_kwargs(spec: ContainerSpec) -> dict[str, Any]:
         "cap_drop": list(spec.cap_drop),
         "security_opt": list(spec.security_opt),
         "restart_policy": {"Name": spec.restart},
-        "detach": True,
     }
+
+
+def docker_run_kwargs(spec: ContainerSpec) -> dict[str, Any]:
+    """The spec as `docker.from_env().containers.run(**kwargs)` arguments (plain values only)."""
+    return {**create_kwargs(spec), "detach": True}
 
 
 @dataclass(frozen=True)
@@ -115,7 +116,8 @@ class ContainerWorkloadArgs:
 
 
 class ContainerWorkload(pulumi.ComponentResource):
-    """A network and the serving container on it; `endpoint` is the URL clients call."""
+    """A network, the serving image pulled into the Engine, and the serving container; `endpoint` is the URL
+    clients call."""
 
     endpoint: pulumi.Output[str]
     container_name: pulumi.Output[str]
@@ -126,50 +128,28 @@ class ContainerWorkload(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         token = args.workload.auth_token
         secret_token = pulumi.Output.secret(token.get_secret_value()) if token else None
-        network = docker.Network(f"{name}-net", driver="bridge", opts=child)
-        # Pulled from the registry by digest; removed again on destroy so nothing is left behind.
-        pulled = docker.RemoteImage(f"{name}-image", name=args.image_ref, keep_locally=False, opts=child)
-        spec = container_spec(pulled.image_id, args.workload, args.labels, secret_token)
+        network = docker_engine.Network(f"{name}-net", {"driver": "bridge"}, opts=child)
+        # Present in the Engine (pulled from the registry by digest if not); removed again on destroy.
+        pulled = docker_engine.Image(f"{name}-image", {"ref": args.image_ref, "keep_locally": False}, opts=child)
+        spec = container_spec(pulled.ref, args.workload, args.labels, secret_token)
 
-        fixed_port = spec.host_port is not None
-        if fixed_port:
+        if spec.host_port is not None:
             pulumi.log.warn(
                 f"{name}: host port {spec.host_port} is fixed, so a new model replaces the container by "
                 "stopping the old one first (a few seconds without service); unset workload.hostPort to "
                 "start the new container beside the old one instead.",
                 resource=self,
             )
-        hc = spec.healthcheck
-        self.container = docker.Container(
+        # `up` returns once the health check passes: the endpoint answers when the stack says it does. The
+        # provider deletes the old container first exactly when the host port is fixed.
+        self.container = docker_engine.Container(
             name,
-            image=spec.image,
-            envs=[pulumi.Output.concat(k, "=", v) for k, v in spec.env.items()],
-            ports=[docker.ContainerPortArgs(internal=spec.internal_port, external=spec.host_port, ip="127.0.0.1")],
-            healthcheck=docker.ContainerHealthcheckArgs(
-                tests=hc.test,
-                interval=f"{hc.interval_s}s",
-                timeout=f"{hc.timeout_s}s",
-                retries=hc.retries,
-                start_period=f"{hc.start_period_s}s",
-            ),
-            memory=spec.memory_bytes // 2**20,
-            cpus=str(spec.cpus),
-            labels=[docker.ContainerLabelArgs(label=k, value=v) for k, v in spec.labels.items()],
-            user=spec.user,
-            read_only=spec.read_only,
-            tmpfs=spec.tmpfs,
-            capabilities=docker.ContainerCapabilitiesArgs(drops=list(spec.cap_drop)),
-            security_opts=list(spec.security_opt),
-            restart=spec.restart,
-            networks_advanced=[docker.ContainerNetworksAdvancedArgs(name=network.name, aliases=["model"])],
-            # `up` returns once the health check passes: the endpoint answers when the stack says it does.
-            wait=True,
-            wait_timeout=120,
-            must_run=True,
-            opts=pulumi.ResourceOptions(parent=self, delete_before_replace=fixed_port),
+            {**create_kwargs(spec), "networks": [{"name": network.name, "aliases": [MODEL_ALIAS]}], "ready_timeout_s": 120},
+            opts=child,
         )
-        host_port = self.container.ports.apply(lambda ports: ports[0].external if ports else None)
-        self.endpoint = pulumi.Output.concat("http://127.0.0.1:", host_port.apply(str))
+        # Numbers come back from the engine as floats.
+        host_port = self.container.published.apply(lambda ports: str(int(ports[f"{spec.internal_port}/tcp"])))
+        self.endpoint = pulumi.Output.concat("http://127.0.0.1:", host_port)
         self.container_name = self.container.name
         self.network_name = network.name
         self.register_outputs({"endpoint": self.endpoint, "container": self.container_name, "network": self.network_name})

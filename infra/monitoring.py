@@ -1,7 +1,8 @@
 """The `Monitoring` component: deploys what `monitoring.render` generates, on either target.
 
-- docker: a Prometheus and an Alertmanager container on the workload's network, their configs uploaded
-  into the containers (a changed rule replaces the container, so what runs is what was previewed).
+- docker: a Prometheus and an Alertmanager container on the workload's network, their configs copied
+  into the containers before they start (a changed rule replaces the container, so what runs is what was
+  previewed).
 - kubernetes: a Prometheus and an Alertmanager Deployment fed by ConfigMaps, scraping every server pod
   through a headless Service; or, when the cluster runs the Prometheus Operator, a `ServiceMonitor`
   and a `PrometheusRule` for the cluster's own Prometheus instead.
@@ -14,11 +15,11 @@ from dataclasses import dataclass, field
 from typing import Literal, Optional
 
 import pulumi
-import pulumi_docker as docker
 import pulumi_kubernetes as k8s
 
+from infra import docker_engine
 from infra.config import StackConfig
-from infra.container import memory_bytes
+from infra.container import MODEL_ALIAS, memory_bytes
 from infra.kubernetes import APP
 from monitoring import Drift, DnsTargets, MonitoringSpec, Slo, StaticTargets, Traffic, render
 from monitoring.bundle import ALERTMANAGER_FILE, PROMETHEUS_FILE
@@ -28,8 +29,6 @@ from monitoring.spec import Alerting
 
 PROMETHEUS_PORT = 9090
 ALERTMANAGER_PORT = 9093
-# What the server container is called on the Docker network (infra/container.py gives it this alias).
-MODEL_ALIAS = "model"
 # The headless Service naming every ready server pod (one DNS A record each).
 PODS_SERVICE = f"{APP}-pods"
 NOBODY = 65534  # the monitoring images run as nobody
@@ -147,34 +146,38 @@ class Monitoring(pulumi.ComponentResource):
         prometheus = self._docker_container(
             f"{name}-prometheus", args, args.prometheus_image, "prometheus", PROMETHEUS_PORT, args.prometheus_port,
             {f"/etc/prometheus/{PROMETHEUS_FILE}": files[PROMETHEUS_FILE], f"/etc/prometheus/{RULES_FILE}": files[RULES_FILE]},
+            # Healthy once it evaluates queries (its config and rules loaded).
+            ["CMD", "promtool", "query", "instant", f"http://127.0.0.1:{PROMETHEUS_PORT}", "vector(1)"],
         )
         self.alertmanager = self._docker_container(
             f"{name}-alertmanager", args, args.alertmanager_image, "alertmanager", ALERTMANAGER_PORT, args.alertmanager_port,
             {f"/etc/alertmanager/{ALERTMANAGER_FILE}": files[ALERTMANAGER_FILE]},
+            ["CMD", "amtool", "config", "show", f"--alertmanager.url=http://127.0.0.1:{ALERTMANAGER_PORT}"],
         )
         self.prometheus = prometheus
-        host_port = prometheus.ports.apply(lambda ports: ports[0].external if ports else None)
-        return pulumi.Output.concat("http://127.0.0.1:", host_port.apply(str))
+        host_port = prometheus.published.apply(lambda ports: str(int(ports[f"{PROMETHEUS_PORT}/tcp"])))
+        return pulumi.Output.concat("http://127.0.0.1:", host_port)
 
     def _docker_container(
-        self, name: str, args: MonitoringArgs, image: str, alias: str, port: int, host_port: Optional[int], uploads: dict[str, str]
-    ) -> docker.Container:
-        child = pulumi.ResourceOptions(parent=self)
-        # Built locally by `make bootstrap`: looked up, never removed on destroy.
-        local = docker.RemoteImage(f"{name}-image", name=image, keep_locally=True, opts=child)
-        return docker.Container(
+        self, name: str, args: MonitoringArgs, image: str, alias: str, port: int, host_port: Optional[int],
+        files: dict[str, str], health_test: list[str],
+    ) -> docker_engine.Container:
+        # The images are local (`make bootstrap`): used by name, never pulled nor removed. A fixed host port
+        # makes the provider stop the old container before starting its replacement.
+        return docker_engine.Container(
             name,
-            image=local.image_id,
-            uploads=[docker.ContainerUploadArgs(file=path, content=text) for path, text in uploads.items()],
-            ports=[docker.ContainerPortArgs(internal=port, external=host_port, ip="127.0.0.1")],
-            networks_advanced=[docker.ContainerNetworksAdvancedArgs(name=args.network_name, aliases=[alias])],
-            memory=memory_bytes(args.memory) // 2**20,
-            capabilities=docker.ContainerCapabilitiesArgs(drops=["ALL"]),
-            security_opts=["no-new-privileges"],
-            restart="unless-stopped",
-            must_run=True,
-            # A fixed host port cannot be held by the old and the new container at once.
-            opts=pulumi.ResourceOptions(parent=self, delete_before_replace=host_port is not None),
+            {
+                "image": image,
+                "files": files,
+                "ports": {f"{port}/tcp": ("127.0.0.1", host_port)},
+                "networks": [{"name": args.network_name, "aliases": [alias]}],
+                "mem_limit": memory_bytes(args.memory),
+                "cap_drop": ["ALL"],
+                "security_opt": ["no-new-privileges"],
+                "restart_policy": {"Name": "unless-stopped"},
+                "healthcheck": docker_engine.healthcheck(health_test),
+            },
+            opts=pulumi.ResourceOptions(parent=self),
         )
 
     # --- kubernetes ------------------------------------------------------------------------------

@@ -5,9 +5,11 @@ from dataclasses import dataclass
 from typing import Optional
 
 import pulumi
-import pulumi_docker as docker
 
+from infra import docker_engine
 from infra.config import RegistryConfig
+
+REGISTRY_PORT = 5000
 
 
 @dataclass(frozen=True)
@@ -25,18 +27,23 @@ class Registry(pulumi.ComponentResource):
     def __init__(self, name: str, args: RegistryArgs, opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("modelship:infra:Registry", name, None, opts)
         cfg = args.registry
-        self.container: Optional[docker.Container] = None
+        self.container: Optional[docker_engine.Container] = None
         if cfg.kind == "local":
-            # The image is local (built by toolchain/images.sh offline): nothing is pulled.
-            self.container = docker.Container(
+            # The image is local (built by toolchain/images.sh offline): nothing is pulled. Its storage is the
+            # image's anonymous volume, removed with the container.
+            self.container = docker_engine.Container(
                 name,
-                image=cfg.image,
-                ports=[docker.ContainerPortArgs(internal=5000, external=cfg.port, ip="127.0.0.1")],
-                restart="unless-stopped",
-                must_run=True,
+                {
+                    "image": cfg.image,
+                    "ports": {f"{REGISTRY_PORT}/tcp": ("127.0.0.1", cfg.port)},
+                    "restart_policy": {"Name": "unless-stopped"},
+                    # The image has bash and no HTTP client: healthy once the port accepts connections.
+                    "healthcheck": docker_engine.healthcheck(["CMD", "bash", "-c", f"exec 3<>/dev/tcp/127.0.0.1/{REGISTRY_PORT}"]),
+                },
                 opts=pulumi.ResourceOptions(parent=self),
             )
-            self.server = self.container.id.apply(lambda _: f"localhost:{cfg.port}")
+            # Known once the registry answers, so pushes wait for it.
+            self.server = self.container.name.apply(lambda _: f"localhost:{cfg.port}")
             self.username = None
             self.password = None
         else:

@@ -2,7 +2,8 @@
 registered, with parents and dependencies, and what it exported.
 
 Public: `run_program` (the project's program for a stack), `run_function` (a function declaring resources),
-`Run`/`Registered` (the record), `stack_file`, `ROOT`, `DIGEST`.
+`Run`/`Registered` (the record), `stack_file`, `ROOT`, `DIGEST`, and the Docker resource types
+`CONTAINER`, `NETWORK`, `IMAGE`.
 """
 from __future__ import annotations
 
@@ -19,6 +20,10 @@ from pulumi.runtime.sync_await import _sync_await
 
 ROOT = Path(__file__).resolve().parents[2]
 DIGEST = "sha256:" + "ab" * 32
+# The Docker target's resources (infra/docker_engine.py): dynamic resources, served by `pulumi-python`.
+CONTAINER = "pulumi-python:dynamic/docker:Container"
+NETWORK = "pulumi-python:dynamic/docker:Network"
+IMAGE = "pulumi-python:dynamic/docker:Image"
 
 
 @dataclass
@@ -62,14 +67,15 @@ class _Resources(pulumi.runtime.Mocks):
             tag = state["tags"][0]
             state["digest"] = DIGEST
             state["ref"] = f"{tag}@{DIGEST}"
-        elif args.typ == "docker:index/remoteImage:RemoteImage":
-            state["imageId"] = DIGEST
-            state["repoDigest"] = state["name"]
-        elif args.typ == "docker:index/container:Container":
-            state["ports"] = [{**p, "external": p.get("external") or 32768} for p in state.get("ports", [])]
-            state.setdefault("name", args.name)
-        elif args.typ == "docker:index/network:Network":
-            state.setdefault("name", args.name)
+        elif args.typ == IMAGE:
+            state["image_id"] = DIGEST
+        elif args.typ == CONTAINER:
+            # What the provider's check and create would add: a name, and the host ports Docker published.
+            state["published"] = {port: host or 32768 for port, (_, host) in state.get("ports", {}).items()}
+            state["status"] = "running"
+            state["name"] = args.name
+        elif args.typ == NETWORK:
+            state["name"] = args.name
         elif args.typ.startswith("kubernetes:"):
             meta = dict(state.get("metadata") or {})
             meta.setdefault("name", args.name)

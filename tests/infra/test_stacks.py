@@ -13,13 +13,12 @@ import yaml
 
 from infra.config import ConfigError
 from infra.gate import GateFailed
-from tests.infra.harness import DIGEST, ROOT, Run, run_program, stack_file
+from tests.infra.harness import CONTAINER, DIGEST, IMAGE, NETWORK, ROOT, Run, run_program, stack_file
 
 sys.path.insert(0, str(ROOT / "policy"))
 import rules  # noqa: E402  (policy/rules.py: the pack's checks as plain functions)
 
 BUILT = "docker-build:index:Image"
-CONTAINER = "docker:index/container:Container"
 DEPLOYMENT = "kubernetes:apps/v1:Deployment"
 PROMOTED = "localhost:5001/modelship/server:0123456789ab-ba9876543210@sha256:" + "1" * 64
 
@@ -81,20 +80,17 @@ def check_policies(run: Run, stack: str) -> list[str]:
 class TestDev:
     def test_registers_the_registry_image_and_container_workload(self, dev_run):
         assert dev_run.types == sorted([
-            "modelship:infra:Registry", "docker:index/container:Container",
+            "modelship:infra:Registry", CONTAINER,
             "modelship:infra:ModelImage", BUILT,
-            "modelship:infra:ContainerWorkload", "docker:index/network:Network",
-            "docker:index/remoteImage:RemoteImage", CONTAINER,
+            "modelship:infra:ContainerWorkload", NETWORK, IMAGE, CONTAINER,
             "modelship:infra:Monitoring", CONTAINER, CONTAINER,
-            "docker:index/remoteImage:RemoteImage", "docker:index/remoteImage:RemoteImage",
         ])
 
     def test_children_are_parented_to_their_component(self, dev_run):
         parent = {(r.type, r.name): r.parent for r in dev_run.resources}
         assert short(dev_run.one("modelship:infra:ModelImage").parent) == "modelship-dev"
         assert dev_run.one(BUILT).parent.endswith("modelship:infra:ModelImage::image")
-        for child in (("docker:index/network:Network", "server-net"), ("docker:index/remoteImage:RemoteImage", "server-image"),
-                      (CONTAINER, "server")):
+        for child in ((NETWORK, "server-net"), (IMAGE, "server-image"), (CONTAINER, "server")):
             assert parent[child].endswith("modelship:infra:ContainerWorkload::server"), child
         registry_container = next(r for r in dev_run.of_type(CONTAINER) if r.name == "registry")
         assert registry_container.parent.endswith("modelship:infra:Registry::registry")
@@ -103,8 +99,9 @@ class TestDev:
         assert [short(d) for d in dev_run.one(BUILT).dependencies] == ["registry"]
         server = next(r for r in dev_run.of_type(CONTAINER) if r.name == "server")
         assert sorted(short(d) for d in server.dependencies) == ["server-image", "server-net"]
-        pulled = next(r for r in dev_run.of_type("docker:index/remoteImage:RemoteImage") if r.name == "server-image")
+        pulled = dev_run.one(IMAGE)
         assert [short(d) for d in pulled.dependencies] == ["image"]
+        assert pulled.inputs["ref"].endswith("@" + DIGEST) and pulled.inputs["keep_locally"] is False
 
     def test_image_carries_the_model_id_and_the_gate(self, dev_run):
         image = dev_run.one(BUILT).inputs
@@ -121,13 +118,18 @@ class TestDev:
 
     def test_container_is_locked_down_and_health_checked(self, dev_run):
         server = next(r for r in dev_run.of_type(CONTAINER) if r.name == "server").inputs
-        assert server["user"] == "10001:10001" and server["readOnly"] is True
-        assert server["capabilities"]["drops"] == ["ALL"]
-        assert server["securityOpts"] == ["no-new-privileges"]
-        assert server["memory"] == 512 and server["cpus"] == "1.0"
-        assert server["healthcheck"]["tests"][0] == "CMD" and server["wait"] is True
-        assert server["ports"] == [{"internal": 8080, "external": 8080, "ip": "127.0.0.1"}]
-        assert server["restart"] == "unless-stopped"
+        assert server["user"] == "10001:10001" and server["read_only"] is True
+        assert server["cap_drop"] == ["ALL"]
+        assert server["security_opt"] == ["no-new-privileges"]
+        assert server["mem_limit"] == 512 * 2**20 and server["nano_cpus"] == 1_000_000_000
+        assert server["healthcheck"]["test"][0] == "CMD" and server["ready_timeout_s"] > 0
+        assert server["ports"] == {"8080/tcp": ["127.0.0.1", 8080]}
+        assert server["restart_policy"] == {"Name": "unless-stopped"}
+        assert server["image"].endswith("@" + DIGEST)
+        assert server["networks"] == [{"name": "server-net", "aliases": ["model"]}]
+        # What this stack made is findable on the Engine by this label.
+        assert server["labels"]["ai.modelship.stack"] == "modelship/dev"
+        assert server["labels"]["ai.modelship.gate.passed"] == "true"
 
     def test_outputs_tell_where_what_and_how(self, dev_run):
         out = dev_run.outputs
@@ -148,8 +150,8 @@ class TestDev:
         assert prometheus.parent.endswith("modelship:infra:Monitoring::monitoring")
         # The network name is the workload network's output: Prometheus waits for it.
         assert "server-net" in [short(d) for d in prometheus.dependencies]
-        assert prometheus.inputs["networksAdvanced"][0]["name"] == "server-net"
-        uploads = {u["file"]: u["content"] for u in prometheus.inputs["uploads"]}
+        assert prometheus.inputs["networks"][0]["name"] == "server-net"
+        uploads = prometheus.inputs["files"]
         config = yaml.safe_load(uploads["/etc/prometheus/prometheus.yml"])
         assert config["scrape_configs"][0]["static_configs"] == [{"targets": ["model:8080"]}]
         assert f'model_id!="{dev_run.outputs["modelId"]}"' in uploads["/etc/prometheus/rules.yml"]

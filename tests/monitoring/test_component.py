@@ -13,14 +13,13 @@ import yaml
 from infra.config import StackConfig
 from infra.monitoring import Monitoring, MonitoringArgs, container_targets, monitoring_args, pod_targets
 from monitoring import MonitoringSpec
-from tests.infra.harness import ROOT, Run, run_function
+from tests.infra.harness import CONTAINER, ROOT, Run, run_function
 
 sys.path.insert(0, str(ROOT / "policy"))
 import rules as policy  # noqa: E402  (policy/rules.py: the pack's checks as plain functions)
 
 MODEL_ID = "ab" * 32
 COMPONENT = "modelship:infra:Monitoring"
-CONTAINER = "docker:index/container:Container"
 DEPLOYMENT = "kubernetes:apps/v1:Deployment"
 CONFIG_MAP = "kubernetes:core/v1:ConfigMap"
 SERVICE = "kubernetes:core/v1:Service"
@@ -59,32 +58,34 @@ class TestDocker:
         record, _ = docker_run
         assert sorted((r.type, r.name) for r in children_of(record, "monitoring")) == [
             (CONTAINER, "monitoring-alertmanager"), (CONTAINER, "monitoring-prometheus"),
-            ("docker:index/remoteImage:RemoteImage", "monitoring-alertmanager-image"),
-            ("docker:index/remoteImage:RemoteImage", "monitoring-prometheus-image"),
         ]
 
     def test_containers_carry_the_generated_files_on_the_workload_network(self, docker_run):
         record, _ = docker_run
         containers = {r.name: r.inputs for r in record.of_type(CONTAINER)}
         prometheus, alertmanager = containers["monitoring-prometheus"], containers["monitoring-alertmanager"]
-        uploads = {u["file"]: u["content"] for u in prometheus["uploads"]}
+        uploads = prometheus["files"]
         assert set(uploads) == {"/etc/prometheus/prometheus.yml", "/etc/prometheus/rules.yml"}
         config = yaml.safe_load(uploads["/etc/prometheus/prometheus.yml"])
         assert config["scrape_configs"][0]["static_configs"] == [{"targets": ["model:8080"]}]
         assert config["alerting"]["alertmanagers"][0]["static_configs"][0]["targets"] == ["alertmanager:9093"]
         assert f'model_id!="{MODEL_ID}"' in uploads["/etc/prometheus/rules.yml"]
-        assert [u["file"] for u in alertmanager["uploads"]] == ["/etc/alertmanager/alertmanager.yml"]
+        assert list(alertmanager["files"]) == ["/etc/alertmanager/alertmanager.yml"]
         for inputs, alias in ((prometheus, "prometheus"), (alertmanager, "alertmanager")):
-            assert inputs["networksAdvanced"] == [{"name": "server-net", "aliases": [alias]}]
-            assert inputs["capabilities"]["drops"] == ["ALL"] and inputs["securityOpts"] == ["no-new-privileges"]
-            assert all(p["ip"] == "127.0.0.1" for p in inputs["ports"])
-        assert prometheus["ports"] == [{"internal": 9090, "external": 9090, "ip": "127.0.0.1"}]
+            assert inputs["networks"] == [{"name": "server-net", "aliases": [alias]}]
+            assert inputs["cap_drop"] == ["ALL"] and inputs["security_opt"] == ["no-new-privileges"]
+            assert all(ip == "127.0.0.1" for ip, _ in inputs["ports"].values())
+            # `up` waits for the container's own health check: Prometheus answers queries, Alertmanager its API.
+            assert inputs["healthcheck"]["test"][0] == "CMD"
+        assert prometheus["ports"] == {"9090/tcp": ["127.0.0.1", 9090]}
+        assert alertmanager["ports"] == {"9093/tcp": ["127.0.0.1", None]}
 
-    def test_local_images_are_kept_on_destroy(self, docker_run):
+    def test_local_images_are_used_by_name_and_pass_the_tag_policy(self, docker_run):
         record, _ = docker_run
-        images = {r.inputs["name"]: r.inputs for r in record.of_type("docker:index/remoteImage:RemoteImage")}
-        assert set(images) == {"modelship/prometheus:2", "modelship/alertmanager:0"}
-        assert all(i["keepLocally"] is True for i in images.values())
+        containers = record.of_type(CONTAINER)
+        assert sorted(c.inputs["image"] for c in containers) == ["modelship/alertmanager:0", "modelship/prometheus:2"]
+        for c in containers:
+            assert policy.no_latest(c.urn, CONTAINER, c.inputs) == [] and not policy.serving(c.urn)
 
     def test_outputs(self, docker_run):
         _, outputs = docker_run
