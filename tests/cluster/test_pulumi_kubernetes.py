@@ -27,7 +27,7 @@ NAMESPACE = "modelship-staging-test"
 APP = "modelship-server"
 REPLICAS = 2  # the HPA's minReplicas, which the Deployment is scaled to with no metrics server
 MODEL_ID = "5" * 64
-ROLLOUT_TIMEOUT_S = 45
+ROLLOUT_TIMEOUT_S = 20  # only the never-ready rollout carries it: KWOK readies a pod in about a second
 REQUIRED_KINDS = {"Namespace", "Deployment", "Service", "HorizontalPodAutoscaler", "PodDisruptionBudget", "ConfigMap"}
 
 
@@ -198,7 +198,8 @@ def test_a_rollout_that_never_turns_ready_fails_and_the_previous_replicaset_keep
 ) -> None:
     with ReadyWatch(cluster) as watch, pytest.raises(auto.CommandError) as failed:
         deploy(staging, cluster, digest(3), never_ready=True)
-    assert APP in str(failed.value)
+    # The provider's own await verdict, not some other failure of the update.
+    assert f"'{APP}' timed out waiting to be Ready" in str(failed.value)
     assert min(watch.samples) >= REPLICAS, f"available replicas dipped: {watch.samples}"
 
     # The new ReplicaSet's surge pod runs but is not Ready; the previous one still serves every replica.
