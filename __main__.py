@@ -1,7 +1,7 @@
 """modelship: a gated model, its image, the registry it lives in, the workload serving it, and its monitoring."""
 import pulumi
 
-from infra import config, gate, outputs
+from infra import config, docker_engine, gate, outputs
 from infra.container import ContainerWorkload, ContainerWorkloadArgs
 from infra.image import ModelImage, ModelImageArgs
 from infra.kubernetes import KubernetesWorkload, KubernetesWorkloadArgs
@@ -19,8 +19,11 @@ else:
     promotion = gate.resolve_reference(cfg.promotion)
     model = gate.promoted_model(promotion, cfg.gate, stack)
 
+# The Docker target's containers, networks and images (infra/docker_engine.py) run in a provider host of their own.
+on_docker = pulumi.ResourceOptions(providers=[docker_engine.provider_host("docker")]) if cfg.target == "docker" else None
+
 # 3. The image: built here from the gated model (dev), or the digest promoted from the stack before.
-registry = Registry("registry", RegistryArgs(cfg.registry))
+registry = Registry("registry", RegistryArgs(cfg.registry), on_docker)
 if cfg.image.build:
     image = ModelImage("image", ModelImageArgs(model.model_id, model.entry_dir, model.labels(), cfg.image, registry))
     image_ref = image.ref
@@ -30,7 +33,7 @@ else:
 # 4. The workload serving it.
 labels = model.labels()
 if cfg.target == "docker":
-    workload = ContainerWorkload("server", ContainerWorkloadArgs(image_ref, cfg.workload, labels))
+    workload = ContainerWorkload("server", ContainerWorkloadArgs(image_ref, cfg.workload, labels), on_docker)
 else:
     workload = KubernetesWorkload(
         "server", KubernetesWorkloadArgs(image_ref, model.model_id, cfg.workload, cfg.kubernetes, labels, registry)
@@ -43,7 +46,7 @@ if cfg.monitoring.enabled:
         attach = dict(network_name=workload.network_name)
     else:
         attach = dict(namespace=workload.namespace, workload_selector=workload.selector, provider=workload.provider)
-    monitoring = Monitoring("monitoring", monitoring_args(cfg, stack, model.model_id, **attach))
+    monitoring = Monitoring("monitoring", monitoring_args(cfg, stack, model.model_id, **attach), on_docker)
 
 # 6. What the stack tells its users.
 outputs.export(workload.endpoint, image_ref, model, auth=cfg.workload.auth_token is not None, monitoring=monitoring)

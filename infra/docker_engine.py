@@ -20,6 +20,7 @@ from typing import Any, ClassVar, Mapping, Optional
 
 import pulumi
 from pulumi import dynamic
+from pulumi.output import Unknown
 from pulumi.runtime import rpc
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -122,7 +123,8 @@ def _client():
 
 
 def _known(value: Any) -> bool:
-    if value == rpc.UNKNOWN:
+    """False for a value (or a part of it) only known after another resource is made (in a preview)."""
+    if isinstance(value, Unknown) or (isinstance(value, str) and value == rpc.UNKNOWN):
         return False
     if isinstance(value, dict):
         return all(_known(v) for v in value.values())
@@ -132,7 +134,7 @@ def _known(value: Any) -> bool:
 
 
 def _canonical(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, default=list)
+    return json.dumps(value, sort_keys=True, default=repr)
 
 
 def _inputs(props: Mapping[str, Any], model: type[Props]) -> dict[str, Any]:
@@ -394,6 +396,13 @@ class ImageProvider(_Adapter):
 
 
 # --- program side ---------------------------------------------------------------------------------
+
+
+def provider_host(name: str) -> pulumi.ProviderResource:
+    """A dynamic provider host of the stack's own for these resources (children of components declared with
+    `ResourceOptions(providers=[host])` use it). The engine hands the default `pulumi-python` provider the
+    whole stack config as its inputs, so any config change (a gate threshold) would show it as updated."""
+    return pulumi.ProviderResource("pulumi-python", name, {})
 
 
 def healthcheck(test: list[str], interval_s: int = 10, timeout_s: int = 3, retries: int = 3, start_period_s: int = 0) -> dict[str, Any]:

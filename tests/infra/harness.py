@@ -34,6 +34,8 @@ class Registered:
     inputs: dict[str, Any]
     parent: str
     dependencies: list[str]
+    # `<provider URN>::<id>`, or "" for the package's default provider.
+    provider: str = ""
 
 
 @dataclass
@@ -102,6 +104,7 @@ class _Monitor(mocks.MockMonitor):
                     inputs=rpc.deserialize_properties(request.object),
                     parent=request.parent,
                     dependencies=list(request.dependencies),
+                    provider=request.provider,
                 )
             )
         return response

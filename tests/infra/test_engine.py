@@ -1,7 +1,9 @@
-"""The dev stack through the real engine: preview, up, idempotence, a model change, a failing gate, destroy.
+"""The dev stack through the real engine: preview, up, the policy pack, idempotence, a failing gate (fail and
+keep), a model change, destroy. One stack, shared by the tests in file order.
 
-Needs the toolchain (issue "toolchain"): the pulumi CLI and the docker-build and docker plugins, and a
-Docker engine. A missing part fails the module loudly, naming it; nothing is skipped.
+Needs the toolchain (issue "toolchain"): the pulumi CLI, the docker-build plugin, the dynamic provider host,
+and a Docker engine. A missing part fails the module loudly, naming it; nothing is skipped. The stack has its
+own name, host ports and registry, so a `make up` dev stack on this machine is left alone.
 """
 from __future__ import annotations
 
@@ -13,11 +15,12 @@ import httpx
 import pytest
 from pulumi import automation as auto
 
-from tests.infra.engine import ROOT, EngineStack, engine_stack, missing_toolchain
+from tests.infra.engine import ROOT, EngineStack, engine_stack, made_by, missing_toolchain
 
 STACK = "enginetest"
-# Ports of their own, so a `make up` dev stack on this machine is left alone.
-HOST_PORT, REGISTRY_PORT = 18080, 15000
+HOST_PORT, REGISTRY_PORT, PROMETHEUS_PORT = 18080, 15000, 19090
+# A quick model: few epochs and no search (a failing gate would otherwise train every search step).
+MODEL = {"epochs": 3, "search": []}
 
 
 @pytest.fixture(scope="module")
@@ -32,14 +35,19 @@ def dev(tmp_path_factory) -> EngineStack:
     es.stack.workspace.remove_stack(STACK)
 
 
-def config(**gate) -> dict:
+@pytest.fixture(scope="module")
+def client() -> docker.DockerClient:
+    return docker.from_env()
+
+
+def config(model: dict = MODEL, **gate) -> dict:
     return {
         "target": "docker",
-        "model": {"overrides": {"epochs": 3}},
+        "model": {"overrides": model},
         "gate": gate or {"thresholds": {"accuracy": 0.8}},
         "registry": {"kind": "local", "port": REGISTRY_PORT},
         "workload": {"hostPort": HOST_PORT},
-        "monitoring": {"enabled": False},
+        "monitoring": {"prometheusPort": PROMETHEUS_PORT},
     }
 
 
@@ -49,16 +57,19 @@ def answer(outputs: dict) -> httpx.Response:
     return httpx.post(f"{endpoint}/v2/models/model/infer", json=body, timeout=10)
 
 
-def ours(client: docker.DockerClient) -> dict[str, list[str]]:
-    """Containers, networks and images this stack made, by name."""
-    return {
-        "containers": [c.name for c in client.containers.list(all=True) if c.name.startswith(("registry-", "server-"))],
-        "networks": [n.name for n in client.networks.list() if n.name.startswith("server-net-")],
-        "images": [t for i in client.images.list() for t in i.tags if t.startswith(f"localhost:{REGISTRY_PORT}/")],
-    }
+def serving(client: docker.DockerClient):
+    (container,) = [c for c in client.containers.list(filters={"label": f"ai.modelship.stack=modelship/{STACK}"})
+                    if c.name.startswith("server-")]
+    return container
 
 
-def test_preview_up_and_the_endpoint_answers(dev):
+def short(urn: str) -> str:
+    """`<type>::<name>` of a URN."""
+    qualified_type, name = urn.split("::")[2:]
+    return f"{qualified_type.rsplit('$', 1)[-1]}::{name}"
+
+
+def test_preview_up_and_the_endpoint_answers(dev, client):
     steps, _ = dev.changes()
     assert any("docker-build:index:Image" in urn for urn in steps) and all(op == "create" for op in steps.values())
     result = dev.stack.up(on_output=print)
@@ -66,7 +77,22 @@ def test_preview_up_and_the_endpoint_answers(dev):
     assert out["imageRef"].value.split("@")[1].startswith("sha256:")
     response = answer(out)
     assert response.status_code == 200, response.text
+    probabilities = response.json()["outputs"][0]["data"]
+    assert len(probabilities) == 10 and abs(sum(probabilities) - 1) < 1e-3
     assert out["gate"].value["passed"] is True
+    # The serving container as the Engine runs it: the spec of infra/container.py, healthy once `up` returns.
+    attrs = serving(client).attrs
+    host = attrs["HostConfig"]
+    assert attrs["Config"]["User"] == "10001:10001" and host["ReadonlyRootfs"] is True
+    assert host["CapDrop"] == ["ALL"] and host["Memory"] == 512 * 2**20
+    assert host["PortBindings"] == {"8080/tcp": [{"HostIp": "127.0.0.1", "HostPort": str(HOST_PORT)}]}
+    assert attrs["Config"]["Labels"]["ai.modelship.model_id"] == out["modelId"].value
+    assert attrs["Config"]["Image"] == out["imageRef"].value
+    # Prometheus answers on its port and scrapes the server by its network alias.
+    assert out["prometheusUrl"].value == f"http://127.0.0.1:{PROMETHEUS_PORT}"
+    targets = httpx.get(f"{out['prometheusUrl'].value}/api/v1/targets", timeout=10).json()["data"]["activeTargets"]
+    assert "model:8080" in [t["labels"]["instance"] for t in targets]
+    assert len(made_by(client, STACK, REGISTRY_PORT)["containers"]) == 4
 
 
 def test_policy_pack_passes_on_the_dev_preview(dev):
@@ -84,45 +110,54 @@ def test_second_up_changes_nothing(dev):
     assert set(result.summary.resource_changes) == {"same"}
 
 
-def test_failing_gate_fails_the_preview_and_leaves_the_stack_unchanged(dev):
+def test_failing_gate_fails_the_up_and_leaves_stack_and_container_unchanged(dev, client):
     before = dev.stack.export_stack().deployment["resources"]
-    dev.write_config(config(thresholds={"accuracy": 0.8, "loss": 0.0}))
-    with pytest.raises(auto.CommandError, match="failed the gate"):
-        dev.stack.up()
-    dev.write_config(config())
+    running = serving(client).id
+    dev.write_config(config(thresholds={"accuracy": 0.9999}))
+    try:
+        with pytest.raises(auto.CommandError, match="failed the gate"):
+            dev.stack.up()
+    finally:
+        dev.write_config(config())
     assert dev.stack.export_stack().deployment["resources"] == before
+    assert serving(client).id == running
+    assert answer(dev.stack.outputs()).status_code == 200
 
 
 def test_failing_gate_with_keep_stays_on_the_last_passing_model(dev):
-    dev.write_config(config(thresholds={"accuracy": 0.8, "loss": 0.0}, onFail="keep"))
-    warnings: list[str] = []
-    steps, result = dev.changes(on_output=warnings.append)
-    dev.write_config(config())
+    dev.write_config(config(thresholds={"accuracy": 0.9999}, onFail="keep"))
+    lines: list[str] = []
+    try:
+        steps, _ = dev.changes(on_output=lines.append)
+    finally:
+        dev.write_config(config())
     assert steps == {}
-    assert "keeping the last passing model" in "".join(warnings)
+    assert "keeping the last passing model" in "".join(lines)
 
 
-def test_model_change_shows_exactly_image_and_workload_changing(dev):
+def test_model_change_replaces_exactly_image_and_workload(dev, client):
     model_id = dev.stack.outputs()["modelId"].value
-    cfg = config()
-    cfg["model"] = {"overrides": {"epochs": 4}}
-    dev.write_config(cfg)
+    dev.write_config(config(model={**MODEL, "epochs": 4}))
     steps, _ = dev.changes()
-    changed = sorted(urn.rsplit("::", 1)[0].rsplit("$", 1)[-1] + "::" + urn.rsplit("::", 1)[1] for urn in steps)
-    assert changed == [
+    assert sorted(short(urn) for urn in steps) == [
         "docker-build:index:Image::image",
-        "docker:index/container:Container::server",
-        "docker:index/remoteImage:RemoteImage::server-image",
+        # Its alert rules name the model id Prometheus expects.
+        "pulumi-python:dynamic/docker:Container::monitoring-prometheus",
+        "pulumi-python:dynamic/docker:Container::server",
+        "pulumi-python:dynamic/docker:Image::server-image",
     ], steps
     started = time.monotonic()
     out = dev.stack.up().outputs
     assert out["modelId"].value != model_id
     assert answer(out).status_code == 200
+    assert serving(client).labels["ai.modelship.model_id"] == out["modelId"].value
+    made = made_by(client, STACK, REGISTRY_PORT)
+    # The replaced container and its image are gone, not left beside the new ones.
+    assert len(made["containers"]) == 4 and made["images"] == [out["imageRef"].value.split("@")[0]], made
     print(f"model change: up to answering in {time.monotonic() - started:.1f}s")
 
 
-def test_destroy_leaves_nothing_behind(dev):
-    client = docker.from_env()
-    assert ours(client)["containers"], "the stack should be up before this test"
+def test_destroy_leaves_nothing_behind(dev, client):
+    assert made_by(client, STACK, REGISTRY_PORT)["containers"], "the stack should be up before this test"
     dev.stack.destroy()
-    assert ours(client) == {"containers": [], "networks": [], "images": []}
+    assert made_by(client, STACK, REGISTRY_PORT) == {"containers": [], "networks": [], "images": []}

@@ -84,7 +84,15 @@ class TestDev:
             "modelship:infra:ModelImage", BUILT,
             "modelship:infra:ContainerWorkload", NETWORK, IMAGE, CONTAINER,
             "modelship:infra:Monitoring", CONTAINER, CONTAINER,
+            "pulumi:providers:pulumi-python",
         ])
+
+    def test_docker_resources_run_on_the_stacks_own_provider_host(self, dev_run):
+        # Not the default `pulumi-python` provider, which the engine hands the whole stack config.
+        (host,) = dev_run.of_type("pulumi:providers:pulumi-python")
+        for r in dev_run.resources:
+            if r.type in (CONTAINER, NETWORK, IMAGE):
+                assert r.provider.startswith(host.urn + "::"), (r.name, r.provider)
 
     def test_children_are_parented_to_their_component(self, dev_run):
         parent = {(r.type, r.name): r.parent for r in dev_run.resources}
