@@ -340,7 +340,7 @@ class ContainerProvider(_Adapter):
 
     def _exclusive(self, olds: dict[str, Any], news: dict[str, Any]) -> bool:
         # A fixed host port cannot be held by the old and the new container at once.
-        return any(_fixed_port(props.get("ports")) for props in (olds, news))
+        return _fixed_port(news.get("ports"))
 
 
 def _fixed_port(ports: Any) -> bool:

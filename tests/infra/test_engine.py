@@ -135,6 +135,24 @@ def test_failing_gate_with_keep_stays_on_the_last_passing_model(dev):
     assert "keeping the last passing model" in "".join(lines)
 
 
+def test_a_new_container_that_never_gets_healthy_leaves_the_old_one_serving(dev, client):
+    # Without a fixed host port the new container starts beside the old one; 8 MiB is too little to start.
+    before = dev.stack.export_stack().deployment["resources"]
+    running = serving(client).id
+    cfg = config()
+    cfg["workload"] = {"hostPort": None, "memory": "8Mi"}
+    dev.write_config(cfg)
+    try:
+        with pytest.raises(auto.CommandError, match="did not come up") as err:
+            dev.stack.up()
+    finally:
+        dev.write_config(config())
+    assert "log lines" in str(err.value)
+    assert serving(client).id == running and answer(dev.stack.outputs()).status_code == 200
+    assert dev.stack.export_stack().deployment["resources"] == before
+    assert dev.changes()[0] == {}
+
+
 def test_model_change_replaces_exactly_image_and_workload(dev, client):
     model_id = dev.stack.outputs()["modelId"].value
     dev.write_config(config(model={**MODEL, "epochs": 4}))
