@@ -10,4 +10,5 @@ step "docker engine" "$here/docker.sh"
 step "pulumi toolchain" "$here/pulumi.sh"
 step "base images" "$here/images.sh"
 step "policy pack virtualenv" "$here/../policy/setup.sh"
+step "kubernetes control plane binaries" "$here/../cluster/build.sh"
 printf 'bootstrap done in %ss\n' "$((SECONDS - total))" >&2
