@@ -1,8 +1,8 @@
 """Time from `pulumi up` after a hyper-parameter change to the new model answering (goal <= 90 s on 2 cores).
 
-Runs through the real engine on a scratch dev stack (tests/infra/engine.py): up once, change the number
-of epochs (a new model id: training, image, container), then time the second `up` until the endpoint
-serves the new model.
+Runs through the real engine on a scratch dev stack (tests/infra/engine.py), monitoring included: up once,
+change the number of epochs and the training seed (a new model id, never in the store: training, image,
+server container, Prometheus), then time the second `up` until the endpoint serves the new model.
 """
 from __future__ import annotations
 
@@ -20,7 +20,8 @@ CONFIG = {
     "target": "docker",
     "registry": {"kind": "local", "port": 15002},
     "workload": {"hostPort": 18082},
-    "monitoring": {"enabled": False},
+    # As on the dev stack: Prometheus' rules name the model id, so it is replaced with the server.
+    "monitoring": {"prometheusPort": 19092},
 }
 
 
@@ -40,14 +41,14 @@ def main() -> int:
     if missing:
         print("bench/up.py needs: " + "; ".join(missing), file=sys.stderr)
         return 1
-    # A setting of its own, so the timed run trains for real instead of finding the model in the store.
-    epochs = 3 + int(time.time()) % 7
+    # The timed model has a training seed of its own, so it is trained for real instead of found in the store.
+    epochs, seed = 3, int(time.time())
     with tempfile.TemporaryDirectory() as tmp:
         es = engine_stack(Path(tmp), "benchup")
         try:
             es.write_config({**CONFIG, "model": {"overrides": {"epochs": epochs}}})
             es.stack.up()
-            es.write_config({**CONFIG, "model": {"overrides": {"epochs": epochs + 1}}})
+            es.write_config({**CONFIG, "model": {"overrides": {"epochs": epochs + 1, "seed": seed}}})
             start = time.perf_counter()
             out = es.stack.up().outputs
             up_s = time.perf_counter() - start
@@ -59,7 +60,7 @@ def main() -> int:
             answering_s = time.perf_counter() - start
         finally:
             es.stack.destroy()
-    print(f"hyper-parameter change (epochs {epochs} -> {epochs + 1}): `pulumi up` {up_s:.1f}s, "
+    print(f"hyper-parameter change (epochs {epochs} -> {epochs + 1}, seed {seed}): `pulumi up` {up_s:.1f}s, "
           f"new model answering after {answering_s:.1f}s (goal <= 90 s)")
     return 0 if answering_s <= 90 else 1
 
