@@ -1,6 +1,8 @@
-"""The one container spec, and its translation for the docker SDK (pulumi-docker's is checked in test_stacks)."""
+"""The one container spec, and its translation into docker SDK arguments: what `docker_engine.Container`
+takes (its registration is checked in test_stacks) and what tests hand to `containers.run`."""
 from infra.config import WorkloadConfig
-from infra.container import container_spec, cpus, docker_run_kwargs, memory_bytes
+from infra.container import container_spec, cpus, create_kwargs, docker_run_kwargs, memory_bytes
+from infra.docker_engine import ContainerProps
 
 
 def test_quantities_translate_from_kubernetes_units():
@@ -24,3 +26,11 @@ def test_unset_host_port_lets_docker_choose():
     spec = container_spec("img", WorkloadConfig(host_port=None), {})
     assert docker_run_kwargs(spec)["ports"] == {"8080/tcp": ("127.0.0.1", None)}
     assert "AUTH_TOKEN" not in spec.env
+
+
+def test_spec_is_a_valid_input_of_the_container_resource():
+    spec = container_spec("img@sha256:" + "0" * 64, WorkloadConfig(), {"a": "b"}, "tok")
+    props = ContainerProps.model_validate({**create_kwargs(spec), "name_prefix": "server-", "name": "server-1"})
+    kwargs = props.create_kwargs(client=None)
+    assert kwargs == {**create_kwargs(spec), "name": "server-1"}
+    assert docker_run_kwargs(spec) == {**create_kwargs(spec), "detach": True}
