@@ -13,6 +13,7 @@ import time
 import docker
 import httpx
 import pytest
+import yaml
 from pulumi import automation as auto
 
 from tests.infra.engine import ROOT, EngineStack, engine_stack, made_by, missing_toolchain
@@ -173,6 +174,30 @@ def test_model_change_replaces_exactly_image_and_workload(dev, client):
     # The replaced container and its image are gone, not left beside the new ones.
     assert len(made["containers"]) == 4 and made["images"] == [out["imageRef"].value.split("@")[0]], made
     print(f"model change: up to answering in {time.monotonic() - started:.1f}s")
+
+
+def test_promotion_pins_the_running_digest_and_refuses_a_model_below_the_target_gate(dev):
+    """`python -m infra.promote` against the live stack: build once, deploy many."""
+    from infra.promote import PromotionRefused, promote
+
+    source = dev.stack.outputs()
+    target = dev.workdir / "Pulumi.promotetarget.yaml"
+    registry = {"kind": "external", "server": source["imageRef"].value.split("/", 1)[0], "username": "ci"}
+    strict = {"config": {"modelship:gate": {"thresholds": {"accuracy": 0.9999}},
+                         "modelship:registry": registry, "modelship:promotion": {"requireDigest": True}}}
+    target.write_text(yaml.safe_dump(strict))
+    with pytest.raises(PromotionRefused, match="fails the gate of stack 'promotetarget'") as refused:
+        promote(STACK, "promotetarget", root=dev.workdir)
+    assert "| accuracy |" in str(refused.value)
+    assert yaml.safe_load(target.read_text()) == strict, "a refused promotion must leave the stack file alone"
+
+    lenient = {"config": {**strict["config"], "modelship:gate": {"thresholds": {"accuracy": 0.8}}}}
+    target.write_text(yaml.safe_dump(lenient))
+    pinned = promote(STACK, "promotetarget", root=dev.workdir)
+    # Same registry: the very digest the source serves, not a rebuild or a re-tag.
+    assert pinned["image"] == source["imageRef"].value and pinned["modelId"] == source["modelId"].value
+    written = yaml.safe_load(target.read_text())["config"]["modelship:promotion"]
+    assert written["image"] == pinned["image"] and written["metrics"]["accuracy"] >= 0.8
 
 
 def test_destroy_leaves_nothing_behind(dev, client):
