@@ -48,8 +48,9 @@ stamp_of() {
   {
     go version
     printf '%s\n' "$@"
-    find "$dir" -type f \( -name '*.go' -o -name 'go.mod' -o -name 'go.sum' -o -name '*-embed.json' \) \
-      -print0 | sort -z | xargs -0 sha256sum
+    # Relative paths: a fresh clone elsewhere (CI) must find the same stamp.
+    (cd "$dir" && find . -type f \( -name '*.go' -o -name 'go.mod' -o -name 'go.sum' -o -name '*-embed.json' \) \
+      -print0 | sort -z | xargs -0 sha256sum)
   } | sha256sum | cut -d' ' -f1
 }
 
