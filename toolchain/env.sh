@@ -21,3 +21,5 @@ if ! command -v pulumi >/dev/null 2>&1 || [ -n "${MODELSHIP_PULUMI_BIN:-}" ]; th
   export PATH=$MODELSHIP_PULUMI_BIN:$PATH
 fi
 export PATH=$MODELSHIP_ROOT/venv/bin:$PATH
+# The default local backend's directory must exist before `pulumi stack select` on a fresh clone.
+case $PULUMI_BACKEND_URL in file://*) mkdir -p "${PULUMI_BACKEND_URL#file://}" ;; esac
