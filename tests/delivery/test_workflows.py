@@ -77,7 +77,9 @@ def test_the_pr_preview_job_runs_in_a_clean_clone(tmp_path: Path) -> None:
     os.symlink(ROOT / "venv", clone / "venv")
     (clone / ".modelship").mkdir()
     os.symlink(ROOT / ".modelship" / "store", clone / ".modelship" / "store")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PULUMI_BACKEND_URL")}
+    # As on a hosted runner: no Pulumi settings inherited from this process (other tests' backends and
+    # passphrases); the clone's toolchain/env.sh sets its own.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PULUMI_")}
     result = subprocess.run(
         [sys.executable, str(ROOT / "toolchain" / "run_workflow.py"), str(clone / ".github/workflows/pr.yml"),
          "--job", "preview", "--matrix", "stack=dev", "--cwd", str(clone)],
