@@ -18,8 +18,19 @@ from infra.config import NAMESPACE, ConfigError, StackConfig, parse
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def _unread_secrets(value: Any) -> tuple[Any, bool]:
+    """`value` with every `{secure: ciphertext}` (at any depth, as `--path --secret` writes it) left unread."""
+    if isinstance(value, dict):
+        if set(value) == {"secure"}:
+            # The gate needs no credential, only to know one is set.
+            return "<secret>", True
+        pairs = {k: _unread_secrets(v) for k, v in value.items()}
+        return {k: v for k, (v, _) in pairs.items()}, any(e for _, e in pairs.values())
+    return value, False
+
+
 def stack_config(stack: str, root: Path = ROOT) -> StackConfig:
-    """Pulumi.yaml's defaults overlaid by Pulumi.<stack>.yaml, validated as the program validates them."""
+    """Pulumi.yaml's defaults, replaced key by key by Pulumi.<stack>.yaml, validated as the program does."""
     prefix = f"{NAMESPACE}:"
     project = yaml.safe_load((root / "Pulumi.yaml").read_text())
     raw: dict[str, Any] = {
@@ -34,21 +45,13 @@ def stack_config(stack: str, root: Path = ROOT) -> StackConfig:
     for key, value in ((yaml.safe_load(stack_file.read_text()) or {}).get("config") or {}).items():
         if not key.startswith(prefix):
             continue
-        section, _, path = key[len(prefix):].partition(".")
-        if isinstance(value, dict) and "secure" in value:
-            # Ciphertext stays unread: the gate needs no credential, only to know one is set.
+        section = key[len(prefix):]
+        value, encrypted = _unread_secrets(value)
+        if encrypted:
             secret.add(section)
-            value = "<secret>"
-        if path:
-            node = raw.setdefault(section, {})
-            *parents, leaf = path.split(".")
-            for part in parents:
-                node = node.setdefault(part, {})
-            node[leaf] = value
-        elif isinstance(value, dict) and isinstance(raw.get(section), dict):
-            raw[section] = {**raw[section], **value}
-        else:
-            raw[section] = value
+        # As the engine does: a value set in the stack file replaces the project default whole (pydantic then
+        # fills the section's missing fields), and a dotted key is its own, unknown, key.
+        raw[section] = value
     return parse(raw, stack, frozenset(secret))
 
 
