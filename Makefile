@@ -12,10 +12,10 @@ bootstrap:
 	@toolchain/bootstrap.sh
 
 up: bootstrap
-	$(SELECT) pulumi up --yes --stack $(STACK) && pulumi stack output curl --stack $(STACK)
+	$(SELECT) pulumi up --yes --suppress-outputs --stack $(STACK) && python -m infra.stack_outputs --stack $(STACK)
 
 preview: bootstrap
-	$(SELECT) pulumi preview --stack $(STACK) --policy-pack policy
+	$(SELECT) pulumi preview --suppress-outputs --stack $(STACK) --policy-pack policy
 
 destroy: bootstrap
 	$(SELECT) pulumi destroy --yes --stack $(STACK)

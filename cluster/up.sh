@@ -22,7 +22,10 @@ start() {
   log "starting $name"
   # Without the lock's descriptor: a daemon holding it would keep every later up.sh and down.sh waiting.
   setsid "$@" >>"$LOGS/$name.log" 2>&1 </dev/null {lock_fd}>&- &
-  echo $! >"$RUN/$name.pid"
+  local pid=$! tries=100
+  echo "$pid" >"$RUN/$name.pid"
+  # Until the fork execs, its command line is this script's, and running() would take the daemon for dead.
+  while ((tries--)) && ! running "$name"; do sleep 0.05; done
 }
 
 # wait_until NAME TIMEOUT_S CMD...: polls CMD until it succeeds; on timeout or if NAME died, shows its log.

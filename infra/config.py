@@ -38,6 +38,8 @@ class ModelConfig(Section):
     train_config: str = "model/configs/digits.yaml"
     overrides: dict[str, Any] = Field(default_factory=dict)
     store_dir: str = ".modelship/store"
+    # False: only the config itself is trained and gated, never the training config's `search:` fallbacks.
+    search: bool = True
     # False on stacks that deploy a promoted digest: they never train.
     train: bool = True
 

@@ -7,6 +7,10 @@ yields to the last passing model recorded in the stack's own outputs, with a war
 from __future__ import annotations
 
 import json
+import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
@@ -19,6 +23,7 @@ from infra.stack_outputs import read_outputs
 ROOT = Path(__file__).resolve().parent.parent
 # The stack output that records what the gate let through; `keep` reads it back.
 GATE_OUTPUT = "gate"
+TRAIN_LOG = ROOT / ".modelship" / "logs" / "train.log"
 
 
 class GateFailed(pulumi.RunError):
@@ -77,16 +82,40 @@ def _fail_or_keep(result: Any, gate: GateConfig, stack: str, reason: str) -> Gat
     return last
 
 
+@contextmanager
+def _native_output_to(log: Path) -> Iterator[None]:
+    """TensorFlow and LiteRT log from C++ straight to file descriptors 1 and 2, and the engine would show each
+    line as a diagnostic of the stack (and the PR comment would carry them): they go to `log` instead."""
+    log.parent.mkdir(parents=True, exist_ok=True)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = [os.dup(1), os.dup(2)]
+    try:
+        with log.open("ab") as sink:
+            os.dup2(sink.fileno(), 1)
+            os.dup2(sink.fileno(), 2)
+            yield
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        for fd, copy in zip((1, 2), saved):
+            os.dup2(copy, fd)
+            os.close(copy)
+
+
 def gated_model(model: ModelConfig, gate: GateConfig, stack: str) -> GatedModel:
     """Trains into the store, or reuses the stored entry without importing TensorFlow, then applies the gate."""
     from model import ConfigError, DataError, gated_entry
 
     store = ROOT / model.store_dir
+    overrides = model.overrides if model.search else {**model.overrides, "search": []}
     try:
-        entry_dir, result = gated_entry(ROOT / model.train_config, model.overrides, gate.thresholds, store)
+        with _native_output_to(TRAIN_LOG):
+            entry_dir, result = gated_entry(ROOT / model.train_config, overrides, gate.thresholds, store)
     except (ConfigError, DataError) as err:
         raise GateFailed(f"stack '{stack}': no model to gate (modelship:model.trainConfig / overrides): {err}") from None
     if result.passed:
+        pulumi.log.info(f"{result.to_markdown()}\n(training output, if any: {TRAIN_LOG.relative_to(ROOT)})")
         return GatedModel(result.model_id, Path(entry_dir), result)
     last = _fail_or_keep(result, gate, stack, f"model {result.model_id[:12]} failed the gate")
     return GatedModel(last.model_id, store / last.model_id, last, kept=True)
@@ -116,6 +145,7 @@ def promoted_model(promotion: PromotionConfig, gate: GateConfig, stack: str) -> 
 
     result = evaluate(promotion.model_id, promotion.metrics, gate.thresholds)
     if result.passed:
+        pulumi.log.info(result.to_markdown())
         return GatedModel(result.model_id, None, result, recorded_metrics=promotion.metrics)
     raise GateFailed(
         f"stack '{stack}': promoted model {result.model_id[:12]} fails this stack's gate; nothing was registered."

@@ -1,10 +1,12 @@
 """A stack's outputs as the CLI reports them: how the program reads its own last state and promote reads a source."""
 from __future__ import annotations
 
+import argparse
 import json
 import subprocess
+import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -27,3 +29,33 @@ def read_outputs(stack: str, cwd: Path = ROOT) -> dict[str, Any]:
             "Is the backend the same one (PULUMI_BACKEND_URL, `source toolchain/env.sh`)?"
         )
     return json.loads(proc.stdout or "{}")
+
+
+def summary(outputs: dict[str, Any]) -> str:
+    """What `make up` prints after an update: where it serves, what, why it was allowed to, how to call it.
+    The whole outputs (the dashboard among them) stay one `pulumi stack output` away."""
+    rows = [
+        ("endpoint", outputs.get("endpoint")),
+        ("image", outputs.get("imageRef")),
+        ("gate", (outputs.get("gate") or {}).get("summary")),
+        ("prometheus", outputs.get("prometheusUrl")),
+        ("try it", outputs.get("curl")),
+    ]
+    return "\n".join(f"{name + ':':<12}{value}" for name, value in rows if value)
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m infra.stack_outputs", description=summary.__doc__.split("\n")[0])
+    parser.add_argument("--stack", required=True)
+    args = parser.parse_args(argv)
+    try:
+        outputs = read_outputs(args.stack)
+    except StackOutputsError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    print(summary(outputs) or f"stack '{args.stack}' has no outputs yet: run `make up STACK={args.stack}`")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
