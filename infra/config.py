@@ -43,6 +43,10 @@ class ModelConfig(Section):
     # False on stacks that deploy a promoted digest: they never train.
     train: bool = True
 
+    def training_overrides(self) -> dict[str, Any]:
+        """What model/ applies over the training config: the overrides, and no search when it is off."""
+        return dict(self.overrides) if self.search else {**self.overrides, "search": []}
+
 
 class GateConfig(Section):
     """Thresholds per metric, model/'s own type (`loss` is an upper bound, every other metric a lower bound)."""

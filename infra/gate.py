@@ -108,10 +108,9 @@ def gated_model(model: ModelConfig, gate: GateConfig, stack: str) -> GatedModel:
     from model import ConfigError, DataError, gated_entry
 
     store = ROOT / model.store_dir
-    overrides = model.overrides if model.search else {**model.overrides, "search": []}
     try:
         with _native_output_to(TRAIN_LOG):
-            entry_dir, result = gated_entry(ROOT / model.train_config, overrides, gate.thresholds, store)
+            entry_dir, result = gated_entry(ROOT / model.train_config, model.training_overrides(), gate.thresholds, store)
     except (ConfigError, DataError) as err:
         raise GateFailed(f"stack '{stack}': no model to gate (modelship:model.trainConfig / overrides): {err}") from None
     if result.passed:

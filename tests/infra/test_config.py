@@ -67,3 +67,10 @@ def test_invalid_config_registers_nothing():
         run_program("dev", {"workload": {"port": 0}, "kubernetes": {"hpa": {"minReplicas": 3, "maxReplicas": 2}}}, run=run)
     assert "modelship:workload.port" in str(err.value)
     assert run.resources == []
+
+
+def test_search_off_trains_only_the_config_itself():
+    on = config.parse({"model": {"overrides": {"epochs": 1}}}, "dev")
+    off = config.parse({"model": {"overrides": {"epochs": 1}, "search": False}}, "dev")
+    assert on.model.training_overrides() == {"epochs": 1}
+    assert off.model.training_overrides() == {"epochs": 1, "search": []}

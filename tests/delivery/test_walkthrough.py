@@ -1,0 +1,266 @@
+"""The README walkthrough, run as a user runs it: every command line of it, in order, in a fresh clone.
+
+Dev comes up on Docker, staging on the local cluster (`make cluster`), both on the clone's own local backend.
+Each step's output must contain the README's excerpts, and each step is checked for what it must have done
+(what serves, which digest the cluster runs, what the failed gate left alone). The wall time of each step is
+printed at the end and written to `.modelship/walkthrough-times.md`.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+from tests.cluster.kube import Cluster, cluster_home  # noqa: E402
+from tests.delivery.readme_steps import Step, missing_excerpts, walkthrough  # noqa: E402
+
+STEPS = {step.number: step for step in walkthrough(ROOT / "README.md")}
+# What dev publishes on this machine's loopback, as the committed Pulumi.dev.yaml and the defaults have it.
+DEV_PORTS = {8080: "the dev model server", 5000: "the dev registry", 9090: "dev's Prometheus"}
+STAGING_NAMESPACE = "modelship-staging"
+SERVER = "modelship-server"
+# A line may build what the machine lacks first (the cluster binaries: about half an hour, cold).
+LINE_TIMEOUT_S = 3600
+DIGEST = re.compile(r"^image:\s+(\S+@sha256:[0-9a-f]{64})$", re.M)
+
+
+class Walk:
+    """Runs README lines one by one in the clone, carrying the environment from each line to the next, as
+    one terminal would (`export`, `source toolchain/env.sh`)."""
+
+    def __init__(self, clone: Path, env: dict[str, str]) -> None:
+        self.clone, self.env = clone, env
+        self.outputs: dict[int, str] = {}
+        self.seconds: dict[int, float] = {}
+        self.failed_at: int | None = None
+        self.facts: dict[str, Any] = {}
+
+    def run(self, number: int) -> str:
+        if self.failed_at is not None:
+            pytest.fail(f"step {self.failed_at} of the walkthrough failed, so step {number} can't run", pytrace=False)
+        step = STEPS[number]
+        self.failed_at = number  # until it has passed every check
+        start, output = time.monotonic(), []
+        for command in step.commands:
+            proc = self._line(command.line)
+            output.append(f"$ {command.line}\n{proc.stdout}")
+            failed = proc.returncode != 0
+            assert failed == command.must_fail, (
+                f"step {number} ({step.title}): `{command.line}` exited {proc.returncode}"
+                f"{' but the README says it fails' if command.must_fail else ''}:\n{proc.stdout[-5000:]}"
+            )
+        self.seconds[number] = time.monotonic() - start
+        self.outputs[number] = "\n".join(output)
+        missing = missing_excerpts(step.expected, self.outputs[number])
+        assert not missing, (
+            f"step {number} ({step.title}) did not print what the README shows: {missing}\n"
+            f"it printed:\n{self.outputs[number][-6000:]}"
+        )
+        return self.outputs[number]
+
+    def passed(self, number: int) -> None:
+        self.failed_at = None
+
+    def _line(self, line: str) -> subprocess.CompletedProcess[str]:
+        env_out = self.clone.parent / "env.out"
+        script = f'{line}\n__rc=$?\nenv -0 > "{env_out}"\nexit $__rc\n'
+        proc = subprocess.run(
+            ["bash", "-c", script], cwd=self.clone, env=self.env, stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT, text=True, timeout=LINE_TIMEOUT_S,
+        )
+        if env_out.exists():
+            self.env = dict(pair.split("=", 1) for pair in env_out.read_text().split("\0") if "=" in pair)
+        return proc
+
+    def helper(self, *args: str) -> str:
+        """A command that is not part of the walkthrough, for checks: run in the walkthrough's environment."""
+        proc = subprocess.run(list(args), cwd=self.clone, env=self.env, capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 0, f"{' '.join(args)} failed: {proc.stderr}"
+        return proc.stdout
+
+    def stack_file(self, stack: str) -> dict[str, Any]:
+        return yaml.safe_load((self.clone / f"Pulumi.{stack}.yaml").read_text())["config"]
+
+    def cluster(self) -> Cluster:
+        return Cluster(Path(self.env["KUBECONFIG"]))
+
+
+def served_model_id() -> str:
+    with urllib.request.urlopen("http://127.0.0.1:8080/metrics", timeout=10) as response:
+        metrics = response.read().decode()
+    found = re.search(r'^modelship_model_info\{.*model_id="([0-9a-f]{64})"', metrics, re.M)
+    assert found, "the dev server's /metrics has no modelship_model_info"
+    return found.group(1)
+
+
+def staging_pod_images(cluster: Cluster) -> dict[str, list[bool]]:
+    """Image -> readiness of each live pod of the staging model server."""
+    pods = cluster.get("pods", "-n", STAGING_NAMESPACE, "-l", f"app.kubernetes.io/name={SERVER}")["items"]
+    images: dict[str, list[bool]] = {}
+    for pod in pods:
+        if pod["metadata"].get("deletionTimestamp"):
+            continue
+        ready = any(c["type"] == "Ready" and c["status"] == "True" for c in pod["status"].get("conditions", []))
+        images.setdefault(pod["spec"]["containers"][0]["image"], []).append(ready)
+    return images
+
+
+def image_of(output: str) -> str:
+    digests = DIGEST.findall(output)
+    assert digests, f"no `image: ref@digest` line in:\n{output[-3000:]}"
+    return digests[-1]
+
+
+def ports_in_use() -> list[str]:
+    taken = []
+    for port, what in DEV_PORTS.items():
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                taken.append(f"{port} ({what})")
+    return taken
+
+
+@pytest.fixture(scope="module")
+def walk(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Walk]:
+    taken = ports_in_use()
+    if taken:
+        pytest.fail(
+            f"the walkthrough's dev stack publishes on ports in use here: {', '.join(taken)}. Is a dev stack of "
+            "your own up? `make destroy STACK=dev` frees them.", pytrace=False,
+        )
+    base = tmp_path_factory.mktemp("walkthrough")
+    clone = base / "clone"
+    subprocess.run(["git", "clone", "-q", str(ROOT), str(clone)], check=True)
+    # What a user's own clone would have built or trained already: the project's virtualenvs and its
+    # content-addressed model store (sharing it is safe: an entry is named by its content).
+    os.symlink(ROOT / "venv", clone / "venv")
+    os.symlink(ROOT / "policy" / "venv", clone / "policy" / "venv")
+    (clone / ".modelship").mkdir()
+    os.symlink(ROOT / ".modelship" / "store", clone / ".modelship" / "store")
+    for key, value in (("user.name", "Walkthrough"), ("user.email", "walkthrough@modelship.invalid")):
+        subprocess.run(["git", "-C", str(clone), "config", key, value], check=True)
+    # A new terminal: no Pulumi settings or kubeconfig from this process, the clone's own toolchain/env.sh.
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PULUMI_", "MODELSHIP_ROOT", "KUBECONFIG"))}
+    cluster_was_up = (cluster_home() / "state" / "run" / "kube-apiserver.pid").exists()
+    w = Walk(clone, env)
+    yield w
+    # Whatever failed above, leave neither stack's resources behind (step 7 destroyed them when it ran).
+    if 7 not in w.seconds:
+        for stack in ("staging", "dev"):
+            proc = subprocess.run(["make", "destroy", f"STACK={stack}"], cwd=clone, env=w.env, capture_output=True, text=True)
+            print(f"clean-up: make destroy STACK={stack} exited {proc.returncode}")
+    if not cluster_was_up:
+        subprocess.run(["bash", str(clone / "cluster" / "down.sh")], env=w.env, capture_output=True)
+    report = "\n".join(
+        ["| step | wall time |", "|---|---|"]
+        + [f"| {n}. {STEPS[n].title} | {s:.1f} s |" for n, s in sorted(w.seconds.items())]
+        + [f"| all | {sum(w.seconds.values()):.1f} s |"]
+    )
+    print(f"\nREADME walkthrough, wall time per step:\n{report}")
+    (ROOT / ".modelship").mkdir(exist_ok=True)
+    (ROOT / ".modelship" / "walkthrough-times.md").write_text(report + "\n")
+
+
+def test_the_readme_walkthrough_is_the_one_checked_here() -> None:
+    assert [(s.number, s.title) for s in STEPS.values()] == [
+        (1, "Bring up dev"),
+        (2, "Call the endpoint"),
+        (3, "Promote to staging"),
+        (4, "Change a hyper-parameter"),
+        (5, "Break the model on purpose"),
+        (6, "Promote the new model, then roll back"),
+        (7, "Tear down"),
+    ]
+    for step in STEPS.values():
+        assert step.commands and step.expected, f"step {step.number} has no commands or no expected output"
+
+
+def test_1_bring_up_dev(walk: Walk) -> None:
+    output = walk.run(1)
+    walk.facts["first_image"] = image_of(output)
+    walk.facts["first_model"] = served_model_id()
+    assert walk.facts["first_model"][:12] in walk.facts["first_image"], "the image is not tagged with the served model"
+    walk.passed(1)
+
+
+def test_2_call_the_endpoint(walk: Walk) -> None:
+    output = walk.run(2)
+    body = output.split("\n", 1)[1]
+    predictions = json.loads(body[body.index("{"):body.rindex("}") + 1])["predictions"][0]
+    assert len(predictions) == 10 and abs(sum(predictions) - 1) < 1e-3
+    assert max(range(10), key=predictions.__getitem__) == 0, f"the handwritten 0 was read as {predictions}"
+    walk.passed(2)
+
+
+def test_3_promote_to_staging(walk: Walk) -> None:
+    output = walk.run(3)
+    assert Path(walk.env.get("KUBECONFIG", "")).is_file(), "`make -s cluster` printed no kubeconfig path"
+    first = walk.facts["first_image"]
+    promotion = walk.stack_file("staging")["modelship:promotion"]
+    assert (promotion["image"], promotion["modelId"]) == (first, walk.facts["first_model"])
+    assert image_of(output) == first
+    assert "promote dev to staging" in walk.helper("git", "log", "-1", "--format=%s")
+    images = staging_pod_images(walk.cluster())
+    assert set(images) == {first} and all(images[first]), f"staging runs {images}, not Ready pods of {first}"
+    walk.passed(3)
+
+
+def test_4_change_a_hyper_parameter(walk: Walk) -> None:
+    output = walk.run(4)
+    preview = output.split("$ make up", 1)[0]
+    changed = set(re.findall(r"^\s*(?:~|\+-|\+\+|--|\+|-)\s+\S+:\S+\s+(\S+)\s+(?:update|replace|create|delete)", preview, re.M))
+    # The model's id is in the image, the server's labels and the alert rules; the registry and Alertmanager stay.
+    assert {"image", "server"} <= changed <= {"image", "server-image", "server", "monitoring-prometheus"}, changed
+    second = image_of(output)
+    assert second != walk.facts["first_image"]
+    walk.facts["second_image"], walk.facts["second_model"] = second, served_model_id()
+    assert walk.facts["second_model"] != walk.facts["first_model"]
+    assert walk.facts["second_model"][:12] in second
+    walk.passed(4)
+
+
+def test_5_break_the_model_on_purpose(walk: Walk) -> None:
+    output = walk.run(5)
+    gate = re.search(r"gate failed: tflite model ([0-9a-f]{12})", output)
+    assert gate and gate.group(1) != walk.facts["second_model"][:12]
+    # search: false, so the one-epoch model was the only one tried (a search lists its attempts).
+    assert "Search, in order:" not in output, "the gate searched although modelship:model.search is false"
+    # Nothing registered: the same model serves and the stack still records step 4's image.
+    assert served_model_id() == walk.facts["second_model"]
+    assert walk.helper("pulumi", "stack", "output", "imageRef", "--stack", "dev").strip() == walk.facts["second_image"]
+    assert walk.helper("git", "status", "--porcelain", "Pulumi.dev.yaml") == "", "Pulumi.dev.yaml was not restored"
+    walk.passed(5)
+
+
+def test_6_promote_the_new_model_then_roll_back(walk: Walk) -> None:
+    output = walk.run(6)
+    first, second = walk.facts["first_image"], walk.facts["second_image"]
+    promoted, rolled_back = output.split("$ git revert", 1)
+    assert image_of(promoted) == second, "the promotion did not deploy step 4's image"
+    assert image_of(rolled_back) == first, "the rollback did not deploy step 1's image"
+    assert walk.stack_file("staging")["modelship:promotion"]["image"] == first
+    images = staging_pod_images(walk.cluster())
+    assert set(images) == {first} and all(images[first]), f"after the rollback staging runs {images}"
+    walk.passed(6)
+
+
+def test_7_tear_down(walk: Walk) -> None:
+    walk.run(7)
+    label = "label=ai.modelship.stack=modelship/dev"
+    assert walk.helper("docker", "ps", "-aq", "--filter", label) == "", "dev's containers outlived the destroy"
+    left = walk.cluster().kubectl("get", "deployment", SERVER, "-n", STAGING_NAMESPACE, check=False)
+    assert left.returncode != 0 and "NotFound" in left.stderr, "staging's Deployment outlived the destroy"
+    walk.passed(7)
