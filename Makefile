@@ -6,7 +6,7 @@ TO ?= staging
 ENV := source toolchain/env.sh &&
 SELECT = $(ENV) pulumi stack select --create $(STACK) &&
 
-.PHONY: bootstrap up preview destroy promote report test bench cluster cluster-down
+.PHONY: bootstrap up preview destroy promote report stacks test bench cluster cluster-down
 
 bootstrap:
 	@toolchain/bootstrap.sh
@@ -25,6 +25,9 @@ promote: bootstrap
 
 report: bootstrap
 	@$(ENV) python -m infra.report --stack $(STACK)
+
+stacks: bootstrap
+	@$(ENV) python -m infra.stacks
 
 test: bootstrap
 	$(ENV) python -m pytest tests

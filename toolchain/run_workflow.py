@@ -4,8 +4,12 @@
 
 `uses:` steps are the hosted runner's set-up (checkout, Python, the Pulumi CLI) or its reporting (PR
 comments, PRs); here bootstrap provides the first kind, so each is listed as not run, never silently dropped.
-`${{ ... }}` expressions are substituted from --matrix, --input and --var; an unknown one is an error, so a
-workflow that grows a new expression fails this check instead of running a half-substituted command.
+`${{ ... }}` expressions in `run:` and a step's `env:` are substituted from --matrix, --input and --var; an
+unknown one is an error, so a workflow that grows a new expression fails this check instead of running a
+half-substituted command. As on a runner, each job gets `RUNNER_TEMP`, `GITHUB_ENV` (what a step appends
+there is set for the steps after it) and `GITHUB_OUTPUT` (printed as `--- output NAME=VALUE` at the end).
+The workflow's and jobs' own `env:` (a hosted backend's settings) are not applied: `toolchain/env.sh` sets
+the local ones.
 """
 from __future__ import annotations
 
@@ -14,8 +18,9 @@ import os
 import re
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import yaml
 
@@ -39,28 +44,48 @@ def substitute(text: str, context: dict[str, str], where: str) -> str:
     return EXPRESSION.sub(value, text)
 
 
-def plan(workflow: dict[str, Any], job: str, context: dict[str, str]) -> list[tuple[str, str | None]]:
-    """(step name, command or None for a `uses:` step) for every step of JOB, expressions substituted."""
+class Step(NamedTuple):
+    name: str
+    command: str | None  # None for a `uses:` step
+    env: dict[str, str]
+
+
+def plan(workflow: dict[str, Any], job: str, context: dict[str, str]) -> list[Step]:
+    """Every step of JOB, expressions substituted."""
     if job not in workflow["jobs"]:
         raise SystemExit(f"error: no job '{job}' (jobs: {', '.join(workflow['jobs'])})")
     steps = []
     for i, step in enumerate(workflow["jobs"][job].get("steps", [])):
         name = step.get("name") or step.get("uses") or f"step {i + 1}"
         where = f"job {job}, step '{name}'"
-        steps.append((name, substitute(step["run"], context, where) if "run" in step else None))
+        command = substitute(step["run"], context, where) if "run" in step else None
+        env = {k: substitute(str(v), context, where) for k, v in (step.get("env") or {}).items()}
+        steps.append(Step(name, command, env))
     return steps
 
 
-def run(steps: list[tuple[str, str | None]], cwd: Path, env: dict[str, str]) -> int:
-    for name, command in steps:
-        if command is None:
-            print(f"--- {name}: a hosted-runner action, not run here", file=sys.stderr)
-            continue
-        print(f"--- {name}: {command}", file=sys.stderr)
-        code = subprocess.run(["bash", "-eo", "pipefail", "-c", command], cwd=cwd, env=env).returncode
-        if code:
-            print(f"--- {name} failed with exit code {code}", file=sys.stderr)
-            return code
+def _assignments(path: Path) -> dict[str, str]:
+    return dict(line.split("=", 1) for line in path.read_text().splitlines() if "=" in line)
+
+
+def run(steps: list[Step], cwd: Path, env: dict[str, str]) -> int:
+    with tempfile.TemporaryDirectory(prefix="runner-") as temp:
+        files = {name: Path(temp) / name.lower() for name in ("GITHUB_ENV", "GITHUB_OUTPUT")}
+        for path in files.values():
+            path.touch()
+        job_env = {**env, "RUNNER_TEMP": temp, **{name: str(path) for name, path in files.items()}}
+        for step in steps:
+            if step.command is None:
+                print(f"--- {step.name}: a hosted-runner action, not run here", file=sys.stderr)
+                continue
+            print(f"--- {step.name}: {step.command}", file=sys.stderr)
+            step_env = {**job_env, **_assignments(files["GITHUB_ENV"]), **step.env}
+            code = subprocess.run(["bash", "-eo", "pipefail", "-c", step.command], cwd=cwd, env=step_env).returncode
+            if code:
+                print(f"--- {step.name} failed with exit code {code}", file=sys.stderr)
+                return code
+        for name, value in _assignments(files["GITHUB_OUTPUT"]).items():
+            print(f"--- output {name}={value}", file=sys.stderr)
     return 0
 
 

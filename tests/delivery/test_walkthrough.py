@@ -8,9 +8,7 @@ printed at the end and written to `.modelship/walkthrough-times.md`.
 from __future__ import annotations
 
 import json
-import os
 import re
-import socket
 import subprocess
 import sys
 import time
@@ -25,11 +23,10 @@ import yaml
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 from tests.cluster.kube import Cluster, cluster_home  # noqa: E402
+from tests.delivery.clone import dev_ports_taken, fresh_clone, terminal_env  # noqa: E402
 from tests.delivery.readme_steps import Step, missing_excerpts, walkthrough  # noqa: E402
 
 STEPS = {step.number: step for step in walkthrough(ROOT / "README.md")}
-# What dev publishes on this machine's loopback, as the committed Pulumi.dev.yaml and the defaults have it.
-DEV_PORTS = {8080: "the dev model server", 5000: "the dev registry", 9090: "dev's Prometheus"}
 STAGING_NAMESPACE = "modelship-staging"
 SERVER = "modelship-server"
 # A line may build what the machine lacks first (the cluster binaries: about half an hour, cold).
@@ -124,36 +121,13 @@ def image_of(output: str) -> str:
     return digests[-1]
 
 
-def ports_in_use() -> list[str]:
-    taken = []
-    for port, what in DEV_PORTS.items():
-        with socket.socket() as s:
-            if s.connect_ex(("127.0.0.1", port)) == 0:
-                taken.append(f"{port} ({what})")
-    return taken
-
-
 @pytest.fixture(scope="module")
 def walk(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Walk]:
-    taken = ports_in_use()
+    taken = dev_ports_taken()
     if taken:
-        pytest.fail(
-            f"the walkthrough's dev stack publishes on ports in use here: {', '.join(taken)}. Is a dev stack of "
-            "your own up? `make destroy STACK=dev` frees them.", pytrace=False,
-        )
-    base = tmp_path_factory.mktemp("walkthrough")
-    clone = base / "clone"
-    subprocess.run(["git", "clone", "-q", str(ROOT), str(clone)], check=True)
-    # What a user's own clone would have built or trained already: the project's virtualenvs and its
-    # content-addressed model store (sharing it is safe: an entry is named by its content).
-    os.symlink(ROOT / "venv", clone / "venv")
-    os.symlink(ROOT / "policy" / "venv", clone / "policy" / "venv")
-    (clone / ".modelship").mkdir()
-    os.symlink(ROOT / ".modelship" / "store", clone / ".modelship" / "store")
-    for key, value in (("user.name", "Walkthrough"), ("user.email", "walkthrough@modelship.invalid")):
-        subprocess.run(["git", "-C", str(clone), "config", key, value], check=True)
-    # A new terminal: no Pulumi settings or kubeconfig from this process, the clone's own toolchain/env.sh.
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PULUMI_", "MODELSHIP_ROOT", "KUBECONFIG"))}
+        pytest.fail(taken, pytrace=False)
+    clone = fresh_clone(tmp_path_factory.mktemp("walkthrough"))
+    env = terminal_env()
     cluster_was_up = (cluster_home() / "state" / "run" / "kube-apiserver.pid").exists()
     w = Walk(clone, env)
     yield w

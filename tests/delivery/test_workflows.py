@@ -1,10 +1,14 @@
-"""The CI workflows a user copies: they parse, call only make targets that exist, and their steps run here."""
+"""The CI workflows a user copies: they parse, call only make targets that exist, and their jobs run here,
+step by step, in fresh clones: the PR check's stack list and preview, and the delivery path they make together
+(merge to main deploys dev, the promotion workflow pins dev's digest for staging, merging that deploys it)."""
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -12,10 +16,14 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "toolchain"))
+sys.path.insert(0, str(ROOT))
 import run_workflow  # noqa: E402
+from infra.stacks import previewable  # noqa: E402
+from tests.cluster.kube import Cluster  # noqa: E402
+from tests.delivery.clone import dev_ports_taken, fresh_clone, terminal_env  # noqa: E402
 
 WORKFLOWS = sorted((ROOT / ".github" / "workflows").glob("*.yml"))
-# What each workflow's expressions are given on GitHub: one value per matrix axis and dispatch input.
+# What each workflow's expressions are given on GitHub: one value per matrix axis, dispatch input and secret.
 CONTEXT = {
     "matrix.stack": "dev",
     "inputs.from": "dev",
@@ -24,7 +32,22 @@ CONTEXT = {
     "github.base_ref": "main",
     "vars.PULUMI_BACKEND_URL": "file://state",
     "secrets.PULUMI_CONFIG_PASSPHRASE": "passphrase",
+    "secrets.KUBECONFIG": "apiVersion: v1",
 }
+JOB_TIMEOUT_S = 1800
+
+
+def run_job(clone: Path, workflow: str, job: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """One job of the clone's own workflow file, through toolchain/run_workflow.py, from a new terminal."""
+    return subprocess.run(
+        [sys.executable, str(ROOT / "toolchain" / "run_workflow.py"), str(clone / ".github" / "workflows" / workflow),
+         "--job", job, *args, "--cwd", str(clone)],
+        env=terminal_env(), capture_output=True, text=True, timeout=JOB_TIMEOUT_S,
+    )
+
+
+def job_failed(proc: subprocess.CompletedProcess[str]) -> str:
+    return f"exit {proc.returncode}:\n{proc.stderr[-4000:]}\n{proc.stdout[-3000:]}"
 
 
 def make_targets() -> set[str]:
@@ -41,10 +64,9 @@ def test_every_run_step_calls_an_existing_make_target(path: Path) -> None:
     targets = make_targets()
     called = []
     for job in workflow["jobs"]:
-        for name, command in run_workflow.plan(workflow, job, CONTEXT):
-            if command is None:
-                continue
-            called += re.findall(r"\bmake ([a-z][a-z-]*)", command)
+        for step in run_workflow.plan(workflow, job, CONTEXT):
+            if step.command is not None:
+                called += re.findall(r"\bmake(?: -s)? ([a-z][a-z-]*)", step.command)
     assert called, f"{path.name} runs no make target"
     missing = sorted(set(called) - targets)
     assert not missing, f"{path.name} calls make targets the Makefile lacks: {missing}"
@@ -68,27 +90,95 @@ def test_a_failing_step_stops_the_job(tmp_path: Path) -> None:
     assert not (tmp_path / "after").exists()
 
 
+def test_a_step_sees_what_earlier_steps_set_and_the_job_prints_its_outputs(tmp_path: Path) -> None:
+    path = tmp_path / "w.yml"
+    path.write_text(yaml.safe_dump({"jobs": {"j": {"steps": [
+        {"run": 'echo "GREETING=hello" >> "$GITHUB_ENV"'},
+        {"run": 'echo "said=$GREETING $WHO" >> "$GITHUB_OUTPUT"', "env": {"WHO": "${{ secrets.WHO }}"}},
+    ]}}}))
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "toolchain" / "run_workflow.py"), str(path), "--job", "j", "--var", "secrets.WHO=you",
+         "--cwd", str(tmp_path)], capture_output=True, text=True, timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "--- output said=hello you" in proc.stderr
+
+
+def test_only_stacks_with_something_to_deploy_are_previewed(tmp_path: Path) -> None:
+    assert previewable(ROOT) == ["dev"], "as committed, staging and prod have no pinned digest yet"
+    for stack in ("dev", "staging", "prod"):
+        (tmp_path / f"Pulumi.{stack}.yaml").write_text((ROOT / f"Pulumi.{stack}.yaml").read_text())
+    prod = yaml.safe_load((tmp_path / "Pulumi.prod.yaml").read_text())
+    prod["config"]["modelship:promotion"]["image"] = "localhost:5001/modelship/server@sha256:" + "a" * 64
+    (tmp_path / "Pulumi.prod.yaml").write_text(yaml.safe_dump(prod))
+    assert previewable(tmp_path) == ["dev", "prod"]
+
+
+def test_the_pr_stacks_job_hands_the_preview_matrix_its_stacks() -> None:
+    proc = run_job(ROOT, "pr.yml", "stacks")
+    assert proc.returncode == 0, job_failed(proc)
+    listed = re.search(r"^--- output stacks=(.*)$", proc.stderr, re.M)
+    assert listed and json.loads(listed.group(1)) == ["dev"], proc.stderr[-2000:]
+
+
 def test_the_pr_preview_job_runs_in_a_clean_clone(tmp_path: Path) -> None:
     """The PR check's preview job, step by step, in a fresh clone on its own local backend."""
-    clone = tmp_path / "clone"
-    subprocess.run(["git", "clone", "-q", str(ROOT), str(clone)], check=True)
-    # The clone shares the project's virtualenv and model store (content-addressed, so sharing is safe);
-    # its Pulumi state is its own.
-    os.symlink(ROOT / "venv", clone / "venv")
-    (clone / ".modelship").mkdir()
-    os.symlink(ROOT / ".modelship" / "store", clone / ".modelship" / "store")
-    # As on a hosted runner: no Pulumi settings inherited from this process (other tests' backends and
-    # passphrases); the clone's toolchain/env.sh sets its own.
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PULUMI_")}
-    result = subprocess.run(
-        [sys.executable, str(ROOT / "toolchain" / "run_workflow.py"), str(clone / ".github/workflows/pr.yml"),
-         "--job", "preview", "--matrix", "stack=dev", "--cwd", str(clone)],
-        env=env, capture_output=True, text=True, timeout=900,
-    )
-    assert result.returncode == 0, result.stderr[-4000:] + result.stdout[-2000:]
+    clone = fresh_clone(tmp_path)
+    result = run_job(clone, "pr.yml", "preview", "--matrix", "stack=dev")
+    assert result.returncode == 0, job_failed(result)
     assert "a hosted-runner action, not run here" in result.stderr
     gate = (clone / "gate.md").read_text()
     assert "gate passed" in gate and "| accuracy |" in gate
     preview = (clone / "preview.txt").read_text()
     assert "modelship:infra:ModelImage" in preview, preview[-3000:]
     assert "Policies:" in preview or "policy" in preview.lower(), preview[-3000:]
+
+
+@pytest.fixture
+def delivery_clone(tmp_path: Path, cluster: Cluster) -> Iterator[Path]:
+    """A clean clone whose operator has done the one-time set-up: a staging stack with its registry password."""
+    taken = dev_ports_taken()
+    if taken:
+        pytest.fail(taken, pytrace=False)
+    clone = fresh_clone(tmp_path)
+    setup = ("source toolchain/env.sh && pulumi stack init staging && pulumi config set --secret --path "
+             "modelship:registry.password local-registry --stack staging && git commit -qam 'staging: registry password'")
+    subprocess.run(["bash", "-c", setup], cwd=clone, env=terminal_env(), check=True, capture_output=True)
+    yield clone
+    env = {**terminal_env(), "KUBECONFIG": str(cluster.kubeconfig)}
+    for stack in ("staging", "dev"):
+        subprocess.run(["make", "destroy", f"STACK={stack}"], cwd=clone, env=env, capture_output=True)
+
+
+def stack_image(clone: Path, stack: str) -> str:
+    proc = subprocess.run(["bash", "-c", f"source toolchain/env.sh && pulumi stack output imageRef --stack {stack}"],
+                          cwd=clone, env=terminal_env(), capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout.strip()
+
+
+def test_merge_deploys_dev_and_a_merged_promotion_deploys_staging(delivery_clone: Path, cluster: Cluster) -> None:
+    clone = delivery_clone
+    merged = run_job(clone, "deploy.yml", "dev")
+    assert merged.returncode == 0, job_failed(merged)
+    dev_image = stack_image(clone, "dev")
+
+    promoted = run_job(clone, "promote.yml", "promote", "--input", "from=dev", "--input", "to=staging")
+    assert promoted.returncode == 0, job_failed(promoted)
+    assert "peter-evans/create-pull-request@v6: a hosted-runner action, not run here" in promoted.stderr
+    pinned = yaml.safe_load((clone / "Pulumi.staging.yaml").read_text())["config"]["modelship:promotion"]
+    assert pinned["image"] == dev_image
+    # What merging the promotion PR puts on main.
+    subprocess.run(["git", "-C", str(clone), "commit", "-qam", "Promote dev to staging"], check=True)
+
+    kubeconfig = ("--var", f"secrets.KUBECONFIG={cluster.kubeconfig.read_text()}")
+    staging = run_job(clone, "deploy.yml", "promoted", "--matrix", "stack=staging", *kubeconfig)
+    assert staging.returncode == 0, job_failed(staging)
+    assert stack_image(clone, "staging") == dev_image
+    pods = cluster.get("pods", "-n", "modelship-staging", "-l", "app.kubernetes.io/name=modelship-server")["items"]
+    assert pods and {p["spec"]["containers"][0]["image"] for p in pods} == {dev_image}
+
+    # The same merge did not touch Pulumi.prod.yaml: prod's job deploys nothing.
+    prod = run_job(clone, "deploy.yml", "promoted", "--matrix", "stack=prod", *kubeconfig)
+    assert prod.returncode == 0, job_failed(prod)
+    assert "Updating (prod)" not in prod.stdout and "make up STACK=prod" in prod.stderr
