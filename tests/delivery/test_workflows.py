@@ -165,7 +165,7 @@ def test_merge_deploys_dev_and_a_merged_promotion_deploys_staging(delivery_clone
 
     promoted = run_job(clone, "promote.yml", "promote", "--input", "from=dev", "--input", "to=staging")
     assert promoted.returncode == 0, job_failed(promoted)
-    assert "peter-evans/create-pull-request@v6: a hosted-runner action, not run here" in promoted.stderr
+    assert "--- Open the PR: a hosted-runner action, not run here" in promoted.stderr
     pinned = yaml.safe_load((clone / "Pulumi.staging.yaml").read_text())["config"]["modelship:promotion"]
     assert pinned["image"] == dev_image
     # What merging the promotion PR puts on main.
