@@ -60,16 +60,21 @@ def test_there_are_the_three_workflows() -> None:
 
 @pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: p.name)
 def test_every_run_step_calls_an_existing_make_target(path: Path) -> None:
+    """The workflows do what a developer does locally: each `run:` step is a make target, except the runner's
+    own set-up (a step that only writes `$GITHUB_ENV`, such as the cluster credentials from a secret)."""
     workflow = run_workflow.load(path)
     targets = make_targets()
-    called = []
     for job in workflow["jobs"]:
         for step in run_workflow.plan(workflow, job, CONTEXT):
-            if step.command is not None:
-                called += re.findall(r"\bmake(?: -s)? ([a-z][a-z-]*)", step.command)
-    assert called, f"{path.name} runs no make target"
-    missing = sorted(set(called) - targets)
-    assert not missing, f"{path.name} calls make targets the Makefile lacks: {missing}"
+            if step.command is None:
+                continue
+            called = re.findall(r"\bmake(?: -s)? ([a-z][a-z-]*)", step.command)
+            if not called:
+                assert "$GITHUB_ENV" in step.command and "make" not in step.command, (
+                    f"{path.name}, job {job}, step '{step.name}' runs no make target: {step.command}"
+                )
+            missing = sorted(set(called) - targets)
+            assert not missing, f"{path.name}, job {job}, step '{step.name}' calls make targets the Makefile lacks: {missing}"
 
 
 def test_an_unknown_expression_is_refused(tmp_path: Path) -> None:
