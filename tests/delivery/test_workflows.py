@@ -6,8 +6,11 @@ from __future__ import annotations
 import json
 import os
 import re
+import socket
 import subprocess
 import sys
+import time
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -35,6 +38,7 @@ CONTEXT = {
     "secrets.KUBECONFIG": "apiVersion: v1",
 }
 JOB_TIMEOUT_S = 1800
+PROMOTED = ("staging", "prod")
 
 
 def run_job(clone: Path, workflow: str, job: str, *args: str) -> subprocess.CompletedProcess[str]:
@@ -139,19 +143,53 @@ def test_the_pr_preview_job_runs_in_a_clean_clone(tmp_path: Path) -> None:
     assert "Policies:" in preview or "policy" in preview.lower(), preview[-3000:]
 
 
+PROD_REGISTRY_PORT = 5001  # Pulumi.prod.yaml's registry: another registry than dev's and staging's
+
+
 @pytest.fixture
-def delivery_clone(tmp_path: Path, cluster: Cluster) -> Iterator[Path]:
-    """A clean clone whose operator has done the one-time set-up: a staging stack with its registry password."""
+def prod_registry() -> Iterator[str]:
+    """Prod's own registry, as an operator runs it outside any stack: promotion copies the image into it."""
+    import docker
+
+    client = docker.from_env()
+    with socket.socket() as s:
+        if s.connect_ex(("127.0.0.1", PROD_REGISTRY_PORT)) == 0:
+            pytest.fail(f"port {PROD_REGISTRY_PORT} (prod's registry in Pulumi.prod.yaml) is in use here", pytrace=False)
+    container = client.containers.run(
+        "modelship/registry:2", detach=True, ports={"5000/tcp": ("127.0.0.1", PROD_REGISTRY_PORT)},
+        labels={"ai.modelship.test": "prod-registry"},
+    )
+    server = f"localhost:{PROD_REGISTRY_PORT}"
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            urllib.request.urlopen(f"http://{server}/v2/", timeout=2)
+            break
+        except OSError:
+            if time.monotonic() > deadline:
+                pytest.fail(f"prod's registry never answered: {container.logs().decode()[-2000:]}", pytrace=False)
+            time.sleep(0.3)
+    yield server
+    container.remove(force=True, v=True)
+
+
+@pytest.fixture
+def delivery_clone(tmp_path: Path, cluster: Cluster, prod_registry: str) -> Iterator[Path]:
+    """A clean clone whose operator has done the one-time set-up: the promoted stacks with their registry passwords."""
     taken = dev_ports_taken()
     if taken:
         pytest.fail(taken, pytrace=False)
     clone = fresh_clone(tmp_path)
-    setup = ("source toolchain/env.sh && pulumi stack init staging && pulumi config set --secret --path "
-             "modelship:registry.password local-registry --stack staging && git commit -qam 'staging: registry password'")
+    setup = " && ".join(
+        ["source toolchain/env.sh"]
+        + [f"pulumi stack init {stack} && pulumi config set --secret --path modelship:registry.password local-registry "
+           f"--stack {stack}" for stack in PROMOTED]
+        + ["git commit -qam 'registry passwords'"]
+    )
     subprocess.run(["bash", "-c", setup], cwd=clone, env=terminal_env(), check=True, capture_output=True)
     yield clone
     env = {**terminal_env(), "KUBECONFIG": str(cluster.kubeconfig)}
-    for stack in ("staging", "dev"):
+    for stack in (*PROMOTED, "dev"):
         subprocess.run(["make", "destroy", f"STACK={stack}"], cwd=clone, env=env, capture_output=True)
 
 
@@ -162,28 +200,50 @@ def stack_image(clone: Path, stack: str) -> str:
     return proc.stdout.strip()
 
 
-def test_merge_deploys_dev_and_a_merged_promotion_deploys_staging(delivery_clone: Path, cluster: Cluster) -> None:
+def served_images(cluster: Cluster, stack: str) -> set[str]:
+    pods = cluster.get("pods", "-n", f"modelship-{stack}", "-l", "app.kubernetes.io/name=modelship-server")["items"]
+    return {p["spec"]["containers"][0]["image"] for p in pods if not p["metadata"].get("deletionTimestamp")}
+
+
+def promote_and_merge(clone: Path, source: str, target: str) -> str:
+    """The promotion workflow, then what merging its PR puts on main; returns the pinned image."""
+    promoted = run_job(clone, "promote.yml", "promote", "--input", f"from={source}", "--input", f"to={target}")
+    assert promoted.returncode == 0, job_failed(promoted)
+    assert "--- Open the PR: a hosted-runner action, not run here" in promoted.stderr
+    subprocess.run(["git", "-C", str(clone), "commit", "-qam", f"Promote {source} to {target}"], check=True)
+    return yaml.safe_load((clone / f"Pulumi.{target}.yaml").read_text())["config"]["modelship:promotion"]["image"]
+
+
+def deploy_promoted(clone: Path, cluster: Cluster) -> dict[str, subprocess.CompletedProcess[str]]:
+    """The deploy workflow's job for each promoted stack, after a push to main."""
+    kubeconfig = ("--var", f"secrets.KUBECONFIG={cluster.kubeconfig.read_text()}")
+    runs = {stack: run_job(clone, "deploy.yml", "promoted", "--matrix", f"stack={stack}", *kubeconfig) for stack in PROMOTED}
+    for stack, proc in runs.items():
+        assert proc.returncode == 0, f"{stack}: {job_failed(proc)}"
+    return runs
+
+
+def test_merges_deploy_dev_then_each_promotion_moves_the_same_digest(delivery_clone: Path, cluster: Cluster) -> None:
     clone = delivery_clone
     merged = run_job(clone, "deploy.yml", "dev")
     assert merged.returncode == 0, job_failed(merged)
     dev_image = stack_image(clone, "dev")
+    digest = dev_image.split("@", 1)[1]
 
-    promoted = run_job(clone, "promote.yml", "promote", "--input", "from=dev", "--input", "to=staging")
-    assert promoted.returncode == 0, job_failed(promoted)
-    assert "--- Open the PR: a hosted-runner action, not run here" in promoted.stderr
-    pinned = yaml.safe_load((clone / "Pulumi.staging.yaml").read_text())["config"]["modelship:promotion"]
-    assert pinned["image"] == dev_image
-    # What merging the promotion PR puts on main.
-    subprocess.run(["git", "-C", str(clone), "commit", "-qam", "Promote dev to staging"], check=True)
+    # dev -> staging: same registry, so the very reference dev serves.
+    assert promote_and_merge(clone, "dev", "staging") == dev_image
+    runs = deploy_promoted(clone, cluster)
+    assert stack_image(clone, "staging") == dev_image and served_images(cluster, "staging") == {dev_image}
+    assert "Updating (prod)" not in runs["prod"].stdout, "prod deployed on a merge that did not touch Pulumi.prod.yaml"
 
-    kubeconfig = ("--var", f"secrets.KUBECONFIG={cluster.kubeconfig.read_text()}")
-    staging = run_job(clone, "deploy.yml", "promoted", "--matrix", "stack=staging", *kubeconfig)
-    assert staging.returncode == 0, job_failed(staging)
-    assert stack_image(clone, "staging") == dev_image
-    pods = cluster.get("pods", "-n", "modelship-staging", "-l", "app.kubernetes.io/name=modelship-server")["items"]
-    assert pods and {p["spec"]["containers"][0]["image"] for p in pods} == {dev_image}
-
-    # The same merge did not touch Pulumi.prod.yaml: prod's job deploys nothing.
-    prod = run_job(clone, "deploy.yml", "promoted", "--matrix", "stack=prod", *kubeconfig)
-    assert prod.returncode == 0, job_failed(prod)
-    assert "Updating (prod)" not in prod.stdout and "make up STACK=prod" in prod.stderr
+    # staging -> prod: prod's registry is another one; promotion copies the image, and the digest is the same.
+    prod_image = promote_and_merge(clone, "staging", "prod")
+    assert prod_image.startswith(f"localhost:{PROD_REGISTRY_PORT}/") and prod_image.endswith(f"@{digest}")
+    with urllib.request.urlopen(urllib.request.Request(
+        f"http://localhost:{PROD_REGISTRY_PORT}/v2/modelship/server/manifests/{digest}", method="HEAD",
+        headers={"Accept": "application/vnd.docker.distribution.manifest.v2+json, application/vnd.oci.image.manifest.v1+json"},
+    ), timeout=10) as response:
+        assert response.headers["Docker-Content-Digest"] == digest
+    runs = deploy_promoted(clone, cluster)
+    assert stack_image(clone, "prod") == prod_image and served_images(cluster, "prod") == {prod_image}
+    assert "Updating (staging)" not in runs["staging"].stdout, "staging redeployed on a merge that touched only prod"
