@@ -6,7 +6,6 @@ tests' stack files and state never touch the repository's own.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 from dataclasses import dataclass
@@ -53,6 +52,8 @@ class EngineStack:
     stack: auto.Stack
     workdir: Path
     name: str
+    # The backend settings the stack's CLI runs with: what in-process callers of the CLI must set too.
+    env: dict[str, str]
 
     def write_config(self, sections: dict[str, Any]) -> None:
         settings = {"config": {f"modelship:{k}": v for k, v in sections.items()}}
@@ -84,9 +85,9 @@ def engine_stack(tmp: Path, name: str) -> EngineStack:
         "PULUMI_SKIP_UPDATE_CHECK": "true",
         "PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION": "true",
     }
-    # The program reads its own outputs through the CLI (gate.onFail: keep): it must see the same backend.
-    os.environ.update(env)
+    # The CLI, and the program it runs (which reads its own outputs through the CLI for gate.onFail: keep),
+    # get these; this process keeps its own, so that no later test inherits this backend.
     stack = auto.create_or_select_stack(
         stack_name=name, work_dir=str(workdir), opts=auto.LocalWorkspaceOptions(env_vars=env)
     )
-    return EngineStack(stack, workdir, name)
+    return EngineStack(stack, workdir, name, env)

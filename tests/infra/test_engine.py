@@ -181,9 +181,12 @@ def test_model_change_replaces_exactly_image_and_workload(dev, client):
     print(f"model change: up to answering in {time.monotonic() - started:.1f}s")
 
 
-def test_promotion_pins_the_running_digest_and_refuses_a_model_below_the_target_gate(dev):
+def test_promotion_pins_the_running_digest_and_refuses_a_model_below_the_target_gate(dev, monkeypatch):
     """`python -m infra.promote` against the live stack: build once, deploy many."""
     from infra.promote import PromotionRefused, promote
+
+    for key, value in dev.env.items():  # promote reads the source's outputs through the CLI, on dev's backend
+        monkeypatch.setenv(key, value)
 
     source = dev.stack.outputs()
     target = dev.workdir / "Pulumi.promotetarget.yaml"
