@@ -82,7 +82,10 @@ build() {
 # run bit, and the language host insists on finding the executor next to itself.
 install_python_scripts() {
   local sdk
-  sdk=$(cd "$wrappers/langhost" && go list -m -f '{{.Dir}}' github.com/pulumi/pulumi/sdk/v3)
+  # `go list -m` names a module's directory only once it is in the module cache: download it first (a no-op when
+  # it is there, which is why only a machine with a cold cache ever saw this fail).
+  sdk=$(cd "$wrappers/langhost" && go mod download github.com/pulumi/pulumi/sdk/v3 &&
+    go list -m -f '{{.Dir}}' github.com/pulumi/pulumi/sdk/v3)
   [[ -n $sdk ]] || die "could not locate the github.com/pulumi/pulumi/sdk/v3 module (go mod download failed?)"
   install -m 0755 "$sdk/python/cmd/pulumi-language-python-exec" "$bin/pulumi-language-python-exec"
   install -m 0755 "$sdk/python/dist/pulumi-resource-pulumi-python" "$bin/pulumi-resource-pulumi-python"
@@ -93,7 +96,8 @@ install_python_scripts() {
 # compact the JSON).
 generate_kubernetes_embeds() {
   local mod
-  mod=$(cd "$wrappers/kubernetes" && go list -m -f '{{.Dir}}' github.com/pulumi/pulumi-kubernetes/provider/v4)
+  mod=$(cd "$wrappers/kubernetes" && go mod download github.com/pulumi/pulumi-kubernetes/provider/v4 &&
+    go list -m -f '{{.Dir}}' github.com/pulumi/pulumi-kubernetes/provider/v4)
   [[ -n $mod ]] || die "could not locate the github.com/pulumi/pulumi-kubernetes/provider/v4 module"
   python3 - "$mod/cmd/pulumi-resource-kubernetes" "$wrappers/kubernetes" "$PULUMI_KUBERNETES_VERSION" <<'EOF'
 import json, pathlib, sys
