@@ -10,13 +10,13 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.cluster.kube import DOWN, Cluster, bring_up, cluster_home, run_script  # noqa: E402
+from tests.cluster.kube import DOWN, Cluster, bring_up, cluster_running, run_script  # noqa: E402
 
 
 @pytest.fixture(scope="session")
 def cluster() -> Iterator[Cluster]:
     # A cluster a developer started with `make cluster` stays up after the tests; one the tests started does not.
-    started_here = not (cluster_home() / "state" / "run" / "kube-apiserver.pid").exists()
+    started_here = not cluster_running()
     c, _ = bring_up()
     yield c
     if started_here:

@@ -58,6 +58,16 @@ class Cluster:
     def get(self, *args: str) -> dict[str, Any]:
         return json.loads(self.kubectl("get", *args, "-o", "json").stdout)
 
+    def pods_by_image(self, namespace: str, app: str) -> dict[str, list[bool]]:
+        """Image -> readiness of each live pod (not being deleted) labelled app.kubernetes.io/name=`app`."""
+        images: dict[str, list[bool]] = {}
+        for pod in self.get("pods", "-n", namespace, "-l", f"app.kubernetes.io/name={app}")["items"]:
+            if pod["metadata"].get("deletionTimestamp"):
+                continue
+            ready = any(c["type"] == "Ready" and c["status"] == "True" for c in pod["status"].get("conditions", []))
+            images.setdefault(pod["spec"]["containers"][0]["image"], []).append(ready)
+        return images
+
     def apply(self, manifest: str, namespace: str | None = None) -> None:
         ns = ["--namespace", namespace] if namespace else []
         self.kubectl("apply", *ns, "-f", "-", input=manifest)
@@ -90,3 +100,8 @@ def bring_up() -> tuple[Cluster, float]:
 def cluster_home() -> Path:
     cache = Path(os.environ.get("MODELSHIP_CACHE", Path.home() / ".cache" / "modelship"))
     return cache / "cluster"
+
+
+def cluster_running() -> bool:
+    """Whether cluster/up.sh's API server is up (a developer's `make cluster`, or an earlier test's)."""
+    return (cluster_home() / "state" / "run" / "kube-apiserver.pid").exists()

@@ -114,17 +114,6 @@ def ready_endpoints(cluster: Cluster) -> set[str]:
     return {e["addresses"][0] for s in slices for e in s.get("endpoints") or [] if e["conditions"].get("ready")}
 
 
-def pods_by_image(cluster: Cluster) -> dict[str, list[bool]]:
-    """Image -> readiness of each of the workload's pods running it."""
-    out: dict[str, list[bool]] = {}
-    for p in cluster.get("pods", "-n", NAMESPACE, "-l", f"app.kubernetes.io/name={APP}")["items"]:
-        if p["metadata"].get("deletionTimestamp"):
-            continue
-        ready = any(c["type"] == "Ready" and c["status"] == "True" for c in p["status"].get("conditions", []))
-        out.setdefault(p["spec"]["containers"][0]["image"], []).append(ready)
-    return out
-
-
 class ReadyWatch:
     """Samples the Deployment's available replicas while an update runs: the floor is what users saw."""
 
@@ -158,7 +147,7 @@ def test_up_creates_the_workload_and_awaits_its_rollout(staging: EngineStack, cl
     cluster.kubectl("wait", f"--for=jsonpath={{.status.readyReplicas}}={REPLICAS}", f"deployment/{APP}",
                     "-n", NAMESPACE, "--timeout=60s")
     assert deployment["spec"]["strategy"]["rollingUpdate"]["maxUnavailable"] == 0
-    assert pods_by_image(cluster) == {digest(1): [True] * REPLICAS}
+    assert cluster.pods_by_image(NAMESPACE, APP) == {digest(1): [True] * REPLICAS}
 
     declared = declared_kubernetes_objects(staging)
     assert REQUIRED_KINDS <= {kind for kind, _, _ in declared}, f"the stack declares only {sorted(declared)}"
@@ -189,7 +178,7 @@ def test_a_new_digest_rolls_out_without_dropping_ready_replicas(staging: EngineS
         result = deploy(staging, cluster, digest(2))
     assert result.summary.result == "succeeded"
     assert (result.summary.resource_changes or {}).get("update", 0) >= 1
-    assert pods_by_image(cluster) == {digest(2): [True] * REPLICAS}
+    assert cluster.pods_by_image(NAMESPACE, APP) == {digest(2): [True] * REPLICAS}
     assert watch.samples and min(watch.samples) >= REPLICAS, f"available replicas dipped: {watch.samples}"
 
 
@@ -203,7 +192,7 @@ def test_a_rollout_that_never_turns_ready_fails_and_the_previous_replicaset_keep
     assert min(watch.samples) >= REPLICAS, f"available replicas dipped: {watch.samples}"
 
     # The new ReplicaSet's surge pod runs but is not Ready; the previous one still serves every replica.
-    pods = pods_by_image(cluster)
+    pods = cluster.pods_by_image(NAMESPACE, APP)
     assert pods[digest(2)] == [True] * REPLICAS
     assert pods[digest(3)] == [False]
     serving = {

@@ -43,3 +43,10 @@ def dev_ports_taken() -> str:
         return ""
     return (f"a dev stack publishes on ports in use here: {', '.join(taken)}. Is a dev stack of your own up? "
             "`make destroy STACK=dev` frees them.")
+
+
+def destroy(clone: Path, env: dict[str, str], *stacks: str) -> None:
+    """Clean-up after a test that may have failed half-way: `make destroy` of each stack, whatever state it is in."""
+    for stack in stacks:
+        proc = subprocess.run(["make", "destroy", f"STACK={stack}"], cwd=clone, env=env, capture_output=True)
+        print(f"clean-up: make destroy STACK={stack} exited {proc.returncode}")

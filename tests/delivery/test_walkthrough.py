@@ -22,8 +22,8 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
-from tests.cluster.kube import Cluster, cluster_home  # noqa: E402
-from tests.delivery.clone import dev_ports_taken, fresh_clone, terminal_env  # noqa: E402
+from tests.cluster.kube import Cluster, cluster_running  # noqa: E402
+from tests.delivery.clone import destroy, dev_ports_taken, fresh_clone, terminal_env  # noqa: E402
 from tests.delivery.readme_steps import Step, missing_excerpts, walkthrough  # noqa: E402
 
 STEPS = {step.number: step for step in walkthrough(ROOT / "README.md")}
@@ -68,7 +68,7 @@ class Walk:
         )
         return self.outputs[number]
 
-    def passed(self, number: int) -> None:
+    def passed(self) -> None:
         self.failed_at = None
 
     def _line(self, line: str) -> subprocess.CompletedProcess[str]:
@@ -103,18 +103,6 @@ def served_model_id() -> str:
     return found.group(1)
 
 
-def staging_pod_images(cluster: Cluster) -> dict[str, list[bool]]:
-    """Image -> readiness of each live pod of the staging model server."""
-    pods = cluster.get("pods", "-n", STAGING_NAMESPACE, "-l", f"app.kubernetes.io/name={SERVER}")["items"]
-    images: dict[str, list[bool]] = {}
-    for pod in pods:
-        if pod["metadata"].get("deletionTimestamp"):
-            continue
-        ready = any(c["type"] == "Ready" and c["status"] == "True" for c in pod["status"].get("conditions", []))
-        images.setdefault(pod["spec"]["containers"][0]["image"], []).append(ready)
-    return images
-
-
 def image_of(output: str) -> str:
     digests = DIGEST.findall(output)
     assert digests, f"no `image: ref@digest` line in:\n{output[-3000:]}"
@@ -128,14 +116,12 @@ def walk(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Walk]:
         pytest.fail(taken, pytrace=False)
     clone = fresh_clone(tmp_path_factory.mktemp("walkthrough"))
     env = terminal_env()
-    cluster_was_up = (cluster_home() / "state" / "run" / "kube-apiserver.pid").exists()
+    cluster_was_up = cluster_running()
     w = Walk(clone, env)
     yield w
     # Whatever failed above, leave neither stack's resources behind (step 7 destroyed them when it ran).
     if 7 not in w.seconds:
-        for stack in ("staging", "dev"):
-            proc = subprocess.run(["make", "destroy", f"STACK={stack}"], cwd=clone, env=w.env, capture_output=True, text=True)
-            print(f"clean-up: make destroy STACK={stack} exited {proc.returncode}")
+        destroy(clone, w.env, "staging", "dev")
     if not cluster_was_up:
         subprocess.run(["bash", str(clone / "cluster" / "down.sh")], env=w.env, capture_output=True)
     report = "\n".join(
@@ -167,7 +153,7 @@ def test_1_bring_up_dev(walk: Walk) -> None:
     walk.facts["first_image"] = image_of(output)
     walk.facts["first_model"] = served_model_id()
     assert walk.facts["first_model"][:12] in walk.facts["first_image"], "the image is not tagged with the served model"
-    walk.passed(1)
+    walk.passed()
 
 
 def test_2_call_the_endpoint(walk: Walk) -> None:
@@ -176,7 +162,7 @@ def test_2_call_the_endpoint(walk: Walk) -> None:
     predictions = json.loads(body[body.index("{"):body.rindex("}") + 1])["predictions"][0]
     assert len(predictions) == 10 and abs(sum(predictions) - 1) < 1e-3
     assert max(range(10), key=predictions.__getitem__) == 0, f"the handwritten 0 was read as {predictions}"
-    walk.passed(2)
+    walk.passed()
 
 
 def test_3_promote_to_staging(walk: Walk) -> None:
@@ -187,9 +173,9 @@ def test_3_promote_to_staging(walk: Walk) -> None:
     assert (promotion["image"], promotion["modelId"]) == (first, walk.facts["first_model"])
     assert image_of(output) == first
     assert "promote dev to staging" in walk.helper("git", "log", "-1", "--format=%s")
-    images = staging_pod_images(walk.cluster())
+    images = walk.cluster().pods_by_image(STAGING_NAMESPACE, SERVER)
     assert set(images) == {first} and all(images[first]), f"staging runs {images}, not Ready pods of {first}"
-    walk.passed(3)
+    walk.passed()
 
 
 def test_4_change_a_hyper_parameter(walk: Walk) -> None:
@@ -203,7 +189,7 @@ def test_4_change_a_hyper_parameter(walk: Walk) -> None:
     walk.facts["second_image"], walk.facts["second_model"] = second, served_model_id()
     assert walk.facts["second_model"] != walk.facts["first_model"]
     assert walk.facts["second_model"][:12] in second
-    walk.passed(4)
+    walk.passed()
 
 
 def test_5_break_the_model_on_purpose(walk: Walk) -> None:
@@ -216,7 +202,7 @@ def test_5_break_the_model_on_purpose(walk: Walk) -> None:
     assert served_model_id() == walk.facts["second_model"]
     assert walk.helper("pulumi", "stack", "output", "imageRef", "--stack", "dev").strip() == walk.facts["second_image"]
     assert walk.helper("git", "status", "--porcelain", "Pulumi.dev.yaml") == "", "Pulumi.dev.yaml was not restored"
-    walk.passed(5)
+    walk.passed()
 
 
 def test_6_promote_the_new_model_then_roll_back(walk: Walk) -> None:
@@ -226,9 +212,9 @@ def test_6_promote_the_new_model_then_roll_back(walk: Walk) -> None:
     assert image_of(promoted) == second, "the promotion did not deploy step 4's image"
     assert image_of(rolled_back) == first, "the rollback did not deploy step 1's image"
     assert walk.stack_file("staging")["modelship:promotion"]["image"] == first
-    images = staging_pod_images(walk.cluster())
+    images = walk.cluster().pods_by_image(STAGING_NAMESPACE, SERVER)
     assert set(images) == {first} and all(images[first]), f"after the rollback staging runs {images}"
-    walk.passed(6)
+    walk.passed()
 
 
 def test_7_tear_down(walk: Walk) -> None:
@@ -237,4 +223,4 @@ def test_7_tear_down(walk: Walk) -> None:
     assert walk.helper("docker", "ps", "-aq", "--filter", label) == "", "dev's containers outlived the destroy"
     left = walk.cluster().kubectl("get", "deployment", SERVER, "-n", STAGING_NAMESPACE, check=False)
     assert left.returncode != 0 and "NotFound" in left.stderr, "staging's Deployment outlived the destroy"
-    walk.passed(7)
+    walk.passed()

@@ -23,7 +23,7 @@ sys.path.insert(0, str(ROOT))
 import run_workflow  # noqa: E402
 from infra.stacks import previewable  # noqa: E402
 from tests.cluster.kube import Cluster  # noqa: E402
-from tests.delivery.clone import dev_ports_taken, fresh_clone, terminal_env  # noqa: E402
+from tests.delivery.clone import destroy, dev_ports_taken, fresh_clone, terminal_env  # noqa: E402
 
 WORKFLOWS = sorted((ROOT / ".github" / "workflows").glob("*.yml"))
 # What each workflow's expressions are given on GitHub: one value per matrix axis, dispatch input and secret.
@@ -39,6 +39,7 @@ CONTEXT = {
 }
 JOB_TIMEOUT_S = 1800
 PROMOTED = ("staging", "prod")
+SERVER = "modelship-server"
 
 
 def run_job(clone: Path, workflow: str, job: str, *args: str) -> subprocess.CompletedProcess[str]:
@@ -188,9 +189,7 @@ def delivery_clone(tmp_path: Path, cluster: Cluster, prod_registry: str) -> Iter
     )
     subprocess.run(["bash", "-c", setup], cwd=clone, env=terminal_env(), check=True, capture_output=True)
     yield clone
-    env = {**terminal_env(), "KUBECONFIG": str(cluster.kubeconfig)}
-    for stack in (*PROMOTED, "dev"):
-        subprocess.run(["make", "destroy", f"STACK={stack}"], cwd=clone, env=env, capture_output=True)
+    destroy(clone, {**terminal_env(), "KUBECONFIG": str(cluster.kubeconfig)}, *PROMOTED, "dev")
 
 
 def stack_image(clone: Path, stack: str) -> str:
@@ -198,11 +197,6 @@ def stack_image(clone: Path, stack: str) -> str:
                           cwd=clone, env=terminal_env(), capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     return proc.stdout.strip()
-
-
-def served_images(cluster: Cluster, stack: str) -> set[str]:
-    pods = cluster.get("pods", "-n", f"modelship-{stack}", "-l", "app.kubernetes.io/name=modelship-server")["items"]
-    return {p["spec"]["containers"][0]["image"] for p in pods if not p["metadata"].get("deletionTimestamp")}
 
 
 def promote_and_merge(clone: Path, source: str, target: str) -> str:
@@ -233,7 +227,7 @@ def test_merges_deploy_dev_then_each_promotion_moves_the_same_digest(delivery_cl
     # dev -> staging: same registry, so the very reference dev serves.
     assert promote_and_merge(clone, "dev", "staging") == dev_image
     runs = deploy_promoted(clone, cluster)
-    assert stack_image(clone, "staging") == dev_image and served_images(cluster, "staging") == {dev_image}
+    assert stack_image(clone, "staging") == dev_image and set(cluster.pods_by_image("modelship-staging", SERVER)) == {dev_image}
     assert "Updating (prod)" not in runs["prod"].stdout, "prod deployed on a merge that did not touch Pulumi.prod.yaml"
 
     # staging -> prod: prod's registry is another one; promotion copies the image, and the digest is the same.
@@ -245,5 +239,5 @@ def test_merges_deploy_dev_then_each_promotion_moves_the_same_digest(delivery_cl
     ), timeout=10) as response:
         assert response.headers["Docker-Content-Digest"] == digest
     runs = deploy_promoted(clone, cluster)
-    assert stack_image(clone, "prod") == prod_image and served_images(cluster, "prod") == {prod_image}
+    assert stack_image(clone, "prod") == prod_image and set(cluster.pods_by_image("modelship-prod", SERVER)) == {prod_image}
     assert "Updating (staging)" not in runs["staging"].stdout, "staging redeployed on a merge that touched only prod"
