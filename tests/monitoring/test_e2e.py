@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import time
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -154,7 +155,9 @@ def _config_dir(tmp_path_factory, name: str, files: dict[str, str]) -> Path:
     return directory
 
 
-def _monitoring_container(client, network: str, image: str, name: str, port: int, config: Path, mount: str):
+@contextmanager
+def _monitoring(client, network: str, image: str, name: str, port: int, config: Path, mount: str) -> Iterator[str]:
+    """A monitoring container on the test network, its config mounted read-only; yields its URL once ready."""
     require_image(client, image)
     container = client.containers.run(
         image,
@@ -164,7 +167,12 @@ def _monitoring_container(client, network: str, image: str, name: str, port: int
         ports={f"{port}/tcp": ("127.0.0.1", None)},
         detach=True,
     )
-    return container, _published(container, port)
+    try:
+        url = _published(container, port)
+        _wait(f"{url}/-/ready", name.capitalize(), container)
+        yield url
+    finally:
+        container.remove(force=True)
 
 
 @pytest.fixture(scope="module")
@@ -175,24 +183,16 @@ def bundle(entry):
 @pytest.fixture(scope="module")
 def alertmanager(client, network, bundle, tmp_path_factory) -> Iterator[str]:
     config = _config_dir(tmp_path_factory, "alertmanager", {"alertmanager.yml": bundle.alertmanager})
-    container, url = _monitoring_container(client, network, ALERTMANAGER_IMAGE, "alertmanager", 9093, config, "/etc/alertmanager")
-    try:
-        _wait(f"{url}/-/ready", "Alertmanager", container)
+    with _monitoring(client, network, ALERTMANAGER_IMAGE, "alertmanager", 9093, config, "/etc/alertmanager") as url:
         yield url
-    finally:
-        container.remove(force=True)
 
 
 @pytest.fixture(scope="module")
 def prometheus(client, network, model, alertmanager, bundle, tmp_path_factory) -> Iterator[str]:
     files = bundle.files()
     config = _config_dir(tmp_path_factory, "prometheus", {k: files[k] for k in ("prometheus.yml", "rules.yml")})
-    container, url = _monitoring_container(client, network, PROMETHEUS_IMAGE, "prometheus", 9090, config, "/etc/prometheus")
-    try:
-        _wait(f"{url}/-/ready", "Prometheus", container)
+    with _monitoring(client, network, PROMETHEUS_IMAGE, "prometheus", 9090, config, "/etc/prometheus") as url:
         yield url
-    finally:
-        container.remove(force=True)
 
 
 def alerts(prometheus: str) -> list[dict]:
