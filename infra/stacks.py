@@ -15,8 +15,7 @@ from typing import Optional
 import yaml
 
 from infra.config import NAMESPACE
-
-ROOT = Path(__file__).resolve().parent.parent
+from infra.stack_outputs import ROOT
 
 
 def previewable(root: Path = ROOT) -> list[str]:
