@@ -12,10 +12,10 @@ from typing import Optional
 import pulumi
 import pulumi_docker_build as docker_build
 
+from infra import ROOT
 from infra.config import ImageConfig
 from infra.registry import Registry
 
-ROOT = Path(__file__).resolve().parent.parent
 
 
 def app_hash(app_dir: Path) -> str:

@@ -16,7 +16,8 @@ from typing import Any, Optional
 import yaml
 
 from infra.config import DIGEST_REF, NAMESPACE, GateConfig, PromotionConfig, RegistryConfig
-from infra.stack_outputs import ROOT, read_outputs
+from infra import ROOT
+from infra.stack_outputs import read_outputs
 
 KEY = f"{NAMESPACE}:promotion"
 

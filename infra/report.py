@@ -13,9 +13,9 @@ from typing import Any, Optional
 
 import yaml
 
+from infra import ROOT
 from infra.config import NAMESPACE, ConfigError, StackConfig, parse
 
-ROOT = Path(__file__).resolve().parent.parent
 
 
 def _unread_secrets(value: Any) -> tuple[Any, bool]:
