@@ -87,7 +87,9 @@ def promote(source: str, target: str, reference: bool = False, root: Path = ROOT
         if registry.server and registry_of(ref) != registry.server:
             password = os.environ.get("MODELSHIP_REGISTRY_PASSWORD")
             ref = copy_image(ref, registry.server, password, registry.username)
-        promotion = {"image": ref, "modelId": model_id, "metrics": metrics, "requireDigest": current.require_digest}
+        # A stack deployed before tasks existed has no `task` output: its model was the built-in classifier.
+        promotion = {"image": ref, "modelId": model_id, "task": outputs.get("task", "multiclass"), "metrics": metrics,
+                     "requireDigest": current.require_digest}
     config[KEY] = promotion
     stack_file.write_text(yaml.safe_dump(settings, sort_keys=False))
     return promotion
