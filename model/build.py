@@ -24,8 +24,12 @@ _VERSIONED = {"tensorflow": "tensorflow", "keras": "keras", "numpy": "numpy", "s
 
 
 def identify(config: TrainConfig) -> tuple[str, Dataset]:
-    """The model id of `config` on its data (no TensorFlow), and the loaded data."""
-    data = load(config.data)
+    """The model id of `config` on its data, and the loaded data.
+
+    Runs the user's loader (its data is fingerprinted) but imports neither TensorFlow nor the builder's
+    module: their code enters the id by its bytes.
+    """
+    data = load(config.data, config.task, config.root, config.params)
     return model_id(config, data.fingerprint), data
 
 
