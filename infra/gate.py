@@ -121,7 +121,10 @@ def gated_model(model: ModelConfig, gate: GateConfig, stack: str) -> GatedModel:
         with _native_output_to(TRAIN_LOG):
             entry_dir, result = gated_entry(ROOT / model.train_config, model.training_overrides(), gate.thresholds, store.root)
     except (ConfigError, DataError) as err:
-        raise GateFailed(f"stack '{stack}': no model to gate (modelship:model.trainConfig / overrides): {err}") from None
+        raise GateFailed(
+            f"stack '{stack}': no model to gate from {model.train_config} (modelship:model.trainConfig, overrides); "
+            f"nothing was registered.\n{err}"
+        ) from None
     if result.passed:
         pulumi.log.info(f"{result.to_markdown()}\n(training output, if any: {TRAIN_LOG.relative_to(ROOT)})")
         return GatedModel(result, StoreEntry(Path(entry_dir)))
