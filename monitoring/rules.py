@@ -33,7 +33,8 @@ MAX_FEATURE_PSI = "job:modelship_input_psi:max"
 
 @dataclass(frozen=True)
 class Distribution:
-    """Live counts per category against the training share of each: the rules of one PSI.
+    """Live counts per category (`counter`, a counter labelled `category`) against the training share of
+    each (`reference`, a gauge with the same labels): the rules of one PSI, recorded as `psi`.
 
     `per`: labels splitting the series into independent distributions (one per input feature).
     """
@@ -41,8 +42,6 @@ class Distribution:
     counter: str
     reference: str
     category: str
-    share: str
-    reference_share: str
     psi: str
     per: tuple[str, ...] = ()
 
@@ -53,6 +52,18 @@ class Distribution:
     @property
     def key(self) -> str:
         return ", ".join(("job", *self.per, self.category))
+
+    def _recorded(self, metric: str) -> str:
+        level = "_".join(("job", *self.per, self.category))
+        return f"{level}:{metric.removesuffix('_total').removesuffix('_ratio')}:share"
+
+    @property
+    def share(self) -> str:
+        return self._recorded(self.counter)
+
+    @property
+    def reference_share(self) -> str:
+        return self._recorded(self.reference)
 
     def live(self) -> str:
         """Live shares, with 0 for a category the window never saw: the reference names every category.
@@ -74,30 +85,10 @@ class Distribution:
         ]
 
 
-CLASSES = Distribution(
-    counter="modelship_predictions_total",
-    reference="modelship_reference_class_ratio",
-    category="class",
-    share="job_class:modelship_predictions:share",
-    reference_share="job_class:modelship_reference_class:share",
-    psi=PSI,
-)
-PREDICTION_BINS = Distribution(
-    counter="modelship_prediction_bin_total",
-    reference="modelship_reference_prediction_bin_ratio",
-    category="bin",
-    share="job_bin:modelship_prediction_bin:share",
-    reference_share="job_bin:modelship_reference_prediction_bin:share",
-    psi=PSI,
-)
+CLASSES = Distribution("modelship_predictions_total", "modelship_reference_class_ratio", "class", PSI)
+PREDICTION_BINS = Distribution("modelship_prediction_bin_total", "modelship_reference_prediction_bin_ratio", "bin", PSI)
 FEATURE_BINS = Distribution(
-    counter="modelship_input_feature_bin_total",
-    reference="modelship_reference_feature_bin_ratio",
-    category="bin",
-    share="job_feature_bin:modelship_input_feature_bin:share",
-    reference_share="job_feature_bin:modelship_reference_feature_bin:share",
-    psi=FEATURE_PSI,
-    per=("feature",),
+    "modelship_input_feature_bin_total", "modelship_reference_feature_bin_ratio", "bin", FEATURE_PSI, per=("feature",)
 )
 
 
