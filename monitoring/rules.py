@@ -31,72 +31,6 @@ FEATURE_PSI = "job_feature:modelship_input_psi:window"
 MAX_FEATURE_PSI = "job:modelship_input_psi:max"
 
 
-@dataclass(frozen=True)
-class Distribution:
-    """Live counts per category (`counter`, a counter labelled `category`) against the training share of
-    each (`reference`, a gauge with the same labels): the rules of one PSI, recorded as `psi`.
-
-    `per`: labels splitting the series into independent distributions (one per input feature).
-    """
-
-    counter: str
-    reference: str
-    category: str
-    psi: str
-    per: tuple[str, ...] = ()
-
-    @property
-    def group(self) -> str:
-        return ", ".join(("job", *self.per))
-
-    @property
-    def key(self) -> str:
-        return ", ".join(("job", *self.per, self.category))
-
-    def _recorded(self, metric: str) -> str:
-        level = "_".join(("job", *self.per, self.category))
-        return f"{level}:{metric.removesuffix('_total').removesuffix('_ratio')}:share"
-
-    @property
-    def share(self) -> str:
-        return self._recorded(self.counter)
-
-    @property
-    def reference_share(self) -> str:
-        return self._recorded(self.reference)
-
-    def live(self) -> str:
-        """Live shares, with 0 for a category the window never saw: the reference names every category.
-        Only distributions with traffic get them, so an idle one has no index rather than a huge one."""
-        return f"({self.share} or ({self.reference_share} * 0 and on({self.group}) {self.share}))"
-
-    def rules(self, s: "Selectors", window: str, epsilon: str) -> list["RecordingRule"]:
-        rate = f"rate({s(self.counter)}[{window}])"
-        live, ref, key = self.live(), self.reference_share, self.key
-        terms = f"({live} - on({key}) {ref}) * ln(({live} + {epsilon}) / on({key}) ({ref} + {epsilon}))"
-        return [
-            RecordingRule(
-                record=self.share,
-                # A distribution without a row in the window has no shares (0/0 is no share).
-                expr=f"sum by ({key}) ({rate}) / on({self.group}) group_left() (sum by ({self.group}) ({rate}) > 0)",
-            ),
-            RecordingRule(record=ref, expr=f"max by ({key}) ({s(self.reference)})"),
-            RecordingRule(record=self.psi, expr=f"sum by ({self.group}) ({terms})"),
-        ]
-
-
-CLASSES = Distribution("modelship_predictions_total", "modelship_reference_class_ratio", "class", PSI)
-PREDICTION_BINS = Distribution("modelship_prediction_bin_total", "modelship_reference_prediction_bin_ratio", "bin", PSI)
-FEATURE_BINS = Distribution(
-    "modelship_input_feature_bin_total", "modelship_reference_feature_bin_ratio", "bin", FEATURE_PSI, per=("feature",)
-)
-
-
-def predictions(spec: MonitoringSpec) -> Distribution:
-    """What the task's server counts of its predictions (docs/contracts.md)."""
-    return CLASSES if spec.classifies else PREDICTION_BINS
-
-
 class RecordingRule(BaseModel):
     model_config = ConfigDict(frozen=True)
 
@@ -144,6 +78,72 @@ class Selectors:
 
     def __call__(self, metric: str, *matchers: str) -> str:
         return metric + "{" + ",".join((self.job, *matchers)) + "}"
+
+
+@dataclass(frozen=True)
+class Distribution:
+    """Live counts per category (`counter`, a counter labelled `category`) against the training share of
+    each (`reference`, a gauge with the same labels): the rules of one PSI, recorded as `psi`.
+
+    `per`: labels splitting the series into independent distributions (one per input feature).
+    """
+
+    counter: str
+    reference: str
+    category: str
+    psi: str
+    per: tuple[str, ...] = ()
+
+    @property
+    def group(self) -> str:
+        return ", ".join(("job", *self.per))
+
+    @property
+    def key(self) -> str:
+        return ", ".join(("job", *self.per, self.category))
+
+    def _recorded(self, metric: str) -> str:
+        level = "_".join(("job", *self.per, self.category))
+        return f"{level}:{metric.removesuffix('_total').removesuffix('_ratio')}:share"
+
+    @property
+    def share(self) -> str:
+        return self._recorded(self.counter)
+
+    @property
+    def reference_share(self) -> str:
+        return self._recorded(self.reference)
+
+    def live(self) -> str:
+        """Live shares, with 0 for a category the window never saw: the reference names every category.
+        Only distributions with traffic get them, so an idle one has no index rather than a huge one."""
+        return f"({self.share} or ({self.reference_share} * 0 and on({self.group}) {self.share}))"
+
+    def rules(self, s: Selectors, window: str, epsilon: str) -> list[RecordingRule]:
+        rate = f"rate({s(self.counter)}[{window}])"
+        live, ref, key = self.live(), self.reference_share, self.key
+        terms = f"({live} - on({key}) {ref}) * ln(({live} + {epsilon}) / on({key}) ({ref} + {epsilon}))"
+        return [
+            RecordingRule(
+                record=self.share,
+                # A distribution without a row in the window has no shares (0/0 is no share).
+                expr=f"sum by ({key}) ({rate}) / on({self.group}) group_left() (sum by ({self.group}) ({rate}) > 0)",
+            ),
+            RecordingRule(record=ref, expr=f"max by ({key}) ({s(self.reference)})"),
+            RecordingRule(record=self.psi, expr=f"sum by ({self.group}) ({terms})"),
+        ]
+
+
+CLASSES = Distribution("modelship_predictions_total", "modelship_reference_class_ratio", "class", PSI)
+PREDICTION_BINS = Distribution("modelship_prediction_bin_total", "modelship_reference_prediction_bin_ratio", "bin", PSI)
+FEATURE_BINS = Distribution(
+    "modelship_input_feature_bin_total", "modelship_reference_feature_bin_ratio", "bin", FEATURE_PSI, per=("feature",)
+)
+
+
+def predictions(spec: MonitoringSpec) -> Distribution:
+    """What the task's server counts of its predictions (docs/contracts.md)."""
+    return CLASSES if spec.classifies else PREDICTION_BINS
 
 
 def recording_rules(spec: MonitoringSpec) -> list[RecordingRule]:
