@@ -43,7 +43,6 @@ class TaskMetrics(_Record):
 
 class _ClassificationMetrics(TaskMetrics):
     accuracy: Fraction
-    loss: NonNegative = Field(description="log loss (cross-entropy)")
     precision_macro: Fraction
     recall_macro: Fraction
     f1_macro: Fraction
@@ -52,6 +51,7 @@ class _ClassificationMetrics(TaskMetrics):
     f1_weighted: Fraction
     # The weakest class's recall, so a gate on per-class recall is one number like the others.
     min_class_recall: Fraction
+    loss: NonNegative = Field(description="log loss (cross-entropy)")
     per_class: list[ClassMetrics]
     confusion_matrix: list[list[int]]
 
