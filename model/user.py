@@ -113,14 +113,14 @@ def _places(spec: Optional[importlib.machinery.ModuleSpec]) -> tuple[str, ...]:
 
 
 def _forget(top: str, root: Path) -> None:
-    """Drops the cached `top` package when it is the user's (so edited code is what runs) or another
-    project's (where `top` would be found now is elsewhere); installed modules found where they are stay."""
+    """Drops the cached `top` package when it is the user's (so edited code is what runs) or when `top` is
+    now found in the user's root but was imported from elsewhere (another project's package of that name)."""
     cached = sys.modules.get(top)
     if cached is None:
         return
     was = _places(getattr(cached, "__spec__", None))
     now = _places(importlib.machinery.PathFinder.find_spec(top, [str(root), *sys.path]))
-    if any(_inside(p, root) for p in was) or was != now:
+    if any(_inside(p, root) for p in was) or (was != now and any(_inside(p, root) for p in now)):
         for name in [m for m in sys.modules if m == top or m.startswith(top + ".")]:
             del sys.modules[name]
 
