@@ -9,7 +9,9 @@ from __future__ import annotations
 import math
 from typing import Any, Literal, Mapping, Optional, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, create_model, model_validator
+from pydantic import (BaseModel, ConfigDict, Field, ModelWrapValidatorHandler, ValidationError, create_model,
+                      model_validator)
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from model.report import METRIC_TYPES, TaskMetrics
 
@@ -36,15 +38,21 @@ class _ThresholdsBase(BaseModel):
 
     format: Optional[str] = None
 
-    @model_validator(mode="before")
+    @model_validator(mode="wrap")
     @classmethod
-    def _known_metrics(cls, raw: Any) -> Any:
-        if isinstance(raw, Mapping):
-            unknown = sorted(str(k) for k in raw if k not in cls.model_fields)
-            if unknown:
-                known = ", ".join(sorted(set(cls.model_fields) - {"format"}))
-                raise ValueError(f"unknown metric(s) {', '.join(unknown)}; known metrics: {known}")
-        return raw
+    def _known_metrics(cls, raw: Any, handler: ModelWrapValidatorHandler["_ThresholdsBase"]) -> "_ThresholdsBase":
+        # Every problem in one message, an unknown name with the names that would have worked.
+        try:
+            return handler(raw)
+        except ValidationError as e:
+            known = ", ".join(sorted(set(cls.model_fields) - {"format"}))
+            unknown = PydanticCustomError("unknown_metric", "unknown metric; known metrics: {known}", {"known": known})
+            problems: list[InitErrorDetails] = [
+                {"type": unknown if err["type"] == "extra_forbidden" else err["type"], "loc": err["loc"],
+                 "input": err["input"], **({"ctx": err["ctx"]} if "ctx" in err else {})}
+                for err in e.errors()
+            ]
+            raise ValidationError.from_exception_data(cls.__name__, problems) from None
 
     def limits(self) -> dict[str, float]:
         return {k: v for k, v in self.model_dump(exclude={"format"}).items() if v is not None}

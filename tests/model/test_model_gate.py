@@ -75,7 +75,7 @@ def test_judge_a_format_not_exported(quick_entry: StoreEntry) -> None:
 
 
 def test_unknown_threshold_names_the_known_metrics() -> None:
-    with pytest.raises(pydantic.ValidationError, match=r"unknown metric\(s\) acuracy; known metrics: accuracy, .*r2"):
+    with pytest.raises(pydantic.ValidationError, match=r"acuracy\n  unknown metric; known metrics: accuracy, .*r2"):
         Thresholds.model_validate({"acuracy": 0.9})
 
 
