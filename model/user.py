@@ -15,7 +15,7 @@ import importlib.machinery
 import inspect
 import sys
 import traceback
-from contextlib import contextmanager
+from contextlib import contextmanager, redirect_stdout
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType, TracebackType
@@ -158,7 +158,7 @@ def load_callable(ref: str, root: Path, what: str) -> Callable[..., Any]:
     """
     module_name, name = split_ref(ref)
     root = Path(root).resolve()
-    with _first_on_path(root):
+    with _first_on_path(root), redirect_stdout(sys.stderr):
         module = _import(module_name, root, ref, what)
     fn = getattr(module, name, None)
     if fn is None or not callable(fn):
@@ -173,12 +173,14 @@ def load_callable(ref: str, root: Path, what: str) -> Callable[..., Any]:
 
 
 def run_user(fn: Callable[..., Any], *args: Any, root: Path, what: str) -> Any:
-    """`fn(*args)` with the project on sys.path; any exception becomes a UserCodeError at the user's line.
+    """`fn(*args)` with the project on sys.path and its prints on stderr; any exception becomes a
+    UserCodeError at the user's line.
 
     The line is the deepest frame of the traceback in the user's files, else `fn`'s definition.
     """
     root = Path(root).resolve()
-    with _first_on_path(root):
+    # stdout is the CLI's JSON: whatever the user's code prints (a model summary, progress) goes to stderr.
+    with _first_on_path(root), redirect_stdout(sys.stderr):
         try:
             return fn(*args)
         except UserCodeError:

@@ -175,6 +175,14 @@ def test_tuples_integer_inputs_and_regression_targets(tmp_path: Path) -> None:
     assert data.n_classes == 0 and data.class_names == []
 
 
+def test_what_user_code_prints_goes_to_stderr(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # stdout carries the CLI's JSON: a loader's chatter must not corrupt it.
+    loader = "print('importing the loader')\n" + LOADER.replace("    rng =", "    print('loading')\n    rng =")
+    identify(load(user_project(tmp_path, {"data": "pkg.data:load"}, pkg_data=loader)).train)
+    out, err = capsys.readouterr()
+    assert out == "" and "importing the loader" in err and "loading" in err
+
+
 def test_fingerprint_follows_task_and_arrays(tmp_path: Path) -> None:
     binary = """\
         import numpy as np
