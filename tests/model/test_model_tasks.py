@@ -115,17 +115,20 @@ def _def_line(name: str) -> int:
     return lines.index(next(line for line in lines if line.startswith(f"def {name}("))) + 1
 
 
-@pytest.mark.parametrize("task, data, expected", [
-    ("binary", "tasks_data:breast_cancer", "expected [batch, 1] probability of class 1"),
-    ("regression", "tasks_data:diabetes", "expected [batch, 1] (or [batch]) the predicted target"),
+@pytest.mark.parametrize("task, builder, data, expected, found", [
+    ("binary", "three_classes", "tasks_data:breast_cancer", "expected [batch, 1] probability of class 1", "found [batch, 3]"),
+    ("regression", "three_classes", "tasks_data:diabetes", "expected [batch, 1] (or [batch]) the predicted target",
+     "found [batch, 3]"),
+    # The built-in digits data; logits are not probabilities.
+    ("multiclass", "logits", {"name": "digits"}, "expected [batch, 10] class probabilities (softmax)", "rows summing to"),
 ])
-def test_output_that_does_not_fit_the_task(tmp_path: Path, task: str, data: str, expected: str) -> None:
-    config = user_config({"task": task, "builder": "tasks_models:three_classes", "data": data, "epochs": 1})
+def test_output_that_does_not_fit_the_task(tmp_path: Path, task: str, builder: str, data, expected: str, found: str) -> None:
+    config = user_config({"task": task, "builder": f"tasks_models:{builder}", "data": data, "epochs": 1})
     with pytest.raises(UserCodeError) as caught:
         trained_entry(config, Store(tmp_path))
     message = str(caught.value)
-    assert message.startswith(f"{USER_PROJECT / 'tasks_models.py'}:{_def_line('three_classes')}: builder tasks_models:three_classes")
-    assert f"does not fit task {task}: {expected}" in message and "found [batch, 3]" in message
+    assert message.startswith(f"{USER_PROJECT / 'tasks_models.py'}:{_def_line(builder)}: builder tasks_models:{builder}")
+    assert f"does not fit task {task}: {expected}" in message and found in message
     assert not [p for p in tmp_path.iterdir() if len(p.name) == 64], "a failed build left an entry"
 
 

@@ -12,3 +12,8 @@ def tokens(params, spec):
 def three_classes(params, spec):
     inputs = keras.Input(spec.input_shape)
     return keras.Model(inputs, keras.layers.Dense(3, activation="softmax")(inputs))
+
+
+def logits(params, spec):
+    inputs = keras.Input(spec.input_shape)
+    return keras.Model(inputs, keras.layers.Dense(spec.n_classes)(inputs))
