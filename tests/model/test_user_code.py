@@ -426,3 +426,14 @@ def test_the_examples_load_without_tensorflow() -> None:
                      "pretrained": ["multiclass", [64], ["0", "1"], 450],
                      "tf": []}
     assert (ROOT / "examples" / "pretrained" / "model.keras").stat().st_size > 0
+
+
+def test_search_steps_keep_the_project_root(tmp_path: Path) -> None:
+    """A search step is validated anew (model/search.py); its loader and builder still come from the project."""
+    from model.search import gated_entry
+
+    config = user_project(tmp_path / "proj", {"builder": "pkg.model:build", "data": "pkg.data:load", "epochs": 1,
+                                              "search": [{"epochs": 2}]})
+    entry, result = gated_entry(config, thresholds={"loss": 0.0}, store_dir=tmp_path / "store")
+    assert [a.overrides for a in result.attempts] == [{}, {"epochs": 2}], result.attempts
+    assert entry.name == result.attempts[-1].model_id == model_id_of(config, {"epochs": 2})
