@@ -28,9 +28,10 @@ def signature(saved: Path, where: str) -> Signature:
     """The SavedModel's serving signature: one input of fixed shape (float32 or int32), one output."""
     try:
         serve = tf.saved_model.load(str(saved)).signatures["serving_default"]
-    except (KeyError, OSError, ValueError) as e:
-        raise UserCodeError(f"{where}: the SavedModel has no loadable serving_default signature ({e}); "
-                            "export it with keras.Model.export() or tf.saved_model.save(..., signatures=...)") from None
+    except Exception as e:  # noqa: BLE001 - a damaged SavedModel fails in protobuf, the loader or the lookup
+        raise UserCodeError(f"{where}: the SavedModel has no loadable serving_default signature "
+                            f"({type(e).__name__}: {e}); export it with keras.Model.export(dir) or "
+                            "tf.saved_model.save(model, dir, signatures=...)") from None
     inputs, outputs = serve.structured_input_signature[1], serve.structured_outputs
     if len(inputs) != 1 or not isinstance(outputs, dict) or len(outputs) != 1:
         raise UserCodeError(f"{where}: the model has {len(inputs)} input(s) ({', '.join(inputs)}) and "
@@ -49,11 +50,12 @@ def signature(saved: Path, where: str) -> Signature:
     return Signature(**tensors)
 
 
-def _convert(converter: tf.lite.TFLiteConverter, what: str, where: str) -> bytes:
+def _convert(converter: tf.lite.TFLiteConverter, what: str, where: str, fix: str) -> bytes:
     try:
         return converter.convert()
-    except Exception as e:  # the converter raises whatever its MLIR passes raise
-        raise UserCodeError(f"{where}: {what} failed: {str(e).strip().splitlines()[-1] if str(e).strip() else e!r}") from None
+    except Exception as e:  # noqa: BLE001 - the converter raises whatever its MLIR passes raise
+        detail = str(e).strip().splitlines()[-1] if str(e).strip() else repr(e)
+        raise UserCodeError(f"{where}: {what} failed ({detail}); {fix}") from None
 
 
 def export(model: keras.Model | Path, directory: Path, x_train: np.ndarray, cfg: ExportConfig,
@@ -72,7 +74,8 @@ def export(model: keras.Model | Path, directory: Path, x_train: np.ndarray, cfg:
     artifacts = {"saved_model": SAVED_MODEL}
 
     converter = tf.lite.TFLiteConverter.from_saved_model(str(saved))
-    (directory / TFLITE).write_bytes(_convert(converter, "conversion to TFLite", where))
+    (directory / TFLITE).write_bytes(_convert(converter, "conversion to TFLite", where,
+                                              "the image serves TFLite: use layers made of TFLite builtin ops"))
     artifacts["tflite"] = TFLITE
 
     if cfg.int8:
@@ -86,7 +89,7 @@ def export(model: keras.Model | Path, directory: Path, x_train: np.ndarray, cfg:
                 yield [rows[i : i + 1]]
 
         converter.representative_dataset = representative
-        (directory / TFLITE_INT8).write_bytes(
-            _convert(converter, "int8 quantisation (export.int8: true; set it to false to ship float32 only)", where))
+        (directory / TFLITE_INT8).write_bytes(_convert(converter, "int8 quantisation (export.int8: true)", where,
+                                                       "set export.int8: false to ship float32 only"))
         artifacts["tflite_int8"] = TFLITE_INT8
     return artifacts, served

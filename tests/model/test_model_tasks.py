@@ -138,12 +138,18 @@ def test_artifact_that_cannot_be_loaded(tmp_path: Path) -> None:
     not_saved = tmp_path / "exported"
     not_saved.mkdir()
     (not_saved / "weights.bin").write_bytes(b"\0")
-    for artifact, problem in ((broken, "cannot be loaded as a Keras model"), (not_saved, "without saved_model.pb")):
+    damaged = tmp_path / "damaged"
+    damaged.mkdir()
+    (damaged / "saved_model.pb").write_bytes(b"\x08garbage")
+    for artifact, problem, fix in (
+        (broken, "cannot be loaded as a Keras model", "model.save('model.keras')"),
+        (not_saved, "without saved_model.pb", "model.save('model.keras')"),
+        (damaged, "no loadable serving_default signature", "keras.Model.export(dir)"),
+    ):
         config = user_config({"task": "binary", "artifact": str(artifact), "data": "tasks_data:breast_cancer"})
         with pytest.raises(UserCodeError, match=problem) as caught:
             trained_entry(config, Store(tmp_path / "store"))
-        assert str(caught.value).startswith(f"{artifact}: artifact")
-        assert "model.save('model.keras')" in str(caught.value)
+        assert str(caught.value).startswith(f"{artifact}: artifact") and fix in str(caught.value)
     assert not (tmp_path / "store").exists() or not [p for p in (tmp_path / "store").iterdir() if len(p.name) == 64]
 
 
