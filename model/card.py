@@ -123,7 +123,7 @@ def _task_line(report: Report) -> str:
     if report.task == "binary":
         return (f"binary classification of {takes}; outputs the probability of class `{data.class_names[1]}` "
                 f"(vs `{data.class_names[0]}`), predicted at >= 0.5.")
-    return f"regression on {takes}; outputs the predicted target."
+    return f"predict a numeric target from {takes}; outputs the prediction in the target's units."
 
 
 def _model_lines(report: Report) -> list[str]:
