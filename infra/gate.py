@@ -159,7 +159,7 @@ def promoted_model(promotion: PromotionConfig, gate: GateConfig, stack: str) -> 
     """Re-checks a promoted model's recorded metrics against this stack's thresholds (no training, no build)."""
     from model.gate import evaluate
 
-    result = evaluate(promotion.model_id, promotion.metrics, gate.thresholds)
+    result = evaluate(promotion.model_id, {**promotion.metrics, "task": promotion.task}, gate.thresholds)
     if result.passed:
         pulumi.log.info(result.to_markdown())
         return GatedModel(result, promoted=promotion)

@@ -77,7 +77,7 @@ def promote(source: str, target: str, reference: bool = False, root: Path = ROOT
     if not DIGEST_REF.match(ref):
         raise PromotionRefused(f"stack '{source}' serves {ref!r}, which is not pinned by digest")
 
-    result = evaluate(model_id, metrics, gate.thresholds)
+    result = evaluate(model_id, {**metrics, "task": outputs.get("task", "multiclass")}, gate.thresholds)
     if not result.passed:
         raise PromotionRefused(f"model {model_id[:12]} fails the gate of stack '{target}'.\n\n{result.to_markdown()}")
 
