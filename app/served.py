@@ -6,6 +6,7 @@ import os
 import numpy as np
 
 from app.entry import StoreEntry
+from app.errors import ProtocolError
 from app.metrics import Metrics
 from app.predictor import Predictor
 from app.settings import Settings
@@ -54,7 +55,12 @@ class ServedModel:
         self.ready = True
 
     def predict(self, batch: np.ndarray) -> np.ndarray:
-        outputs = self.predictor.predict(batch)
+        try:
+            outputs = self.predictor.predict(batch)
+        except RuntimeError as e:
+            # LiteRT's kernels check what no signature states, e.g. a token id past an embedding's vocabulary.
+            raise ProtocolError(400, f"the model cannot compute this input: {' '.join(str(e).split())} "
+                                     "(for token ids: are they all within the model's vocabulary?)") from None
         self.metrics.observe_predictions(batch, outputs)
         return outputs
 

@@ -156,10 +156,11 @@ TOKENS = [[3] * 12]
     ({"instances": [[2**31] + [3] * 11]}, "values must be int32 numbers (-2147483648 to 2147483647)"),
     ({"instances": [[-2**31 - 1] + [3] * 11]}, "values must be int32 numbers"),
     ({"instances": [[True] + [3] * 11]}, "values must be numbers, got booleans"),
+    ({"instances": [[30] * 12]}, "the model cannot compute this input: gather index out of bounds"),
     ({"inputs": [{"name": "tokens", "shape": [1, 12], "datatype": "FP32", "data": TOKENS}]},
      "datatype 'FP32' is not accepted; the model takes INT32 (or INT8, INT16, INT64, UINT8, UINT16, UINT32, UINT64)"),
     ({"inputs": [{"name": "tokens", "shape": [1, 12], "datatype": "INT64", "data": [[0.5] * 12]}]}, "not fractions"),
-], ids=["fraction", "past-int32", "below-int32", "boolean", "v2-float-datatype", "v2-fraction"])
+], ids=["fraction", "past-int32", "below-int32", "boolean", "past-vocabulary", "v2-float-datatype", "v2-fraction"])
 def test_int32_input_takes_integers_only(tokens, body, words):
     path = "/v2/models/model/infer" if isinstance(body.get("inputs"), list) else "/v1/models/model:predict"
     answer = tokens.client.post(path, json=body)
