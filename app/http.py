@@ -29,6 +29,10 @@ def error(status: int, message: str, headers: dict[str, str] | None = None) -> J
     return JSON({"error": message}, status_code=status, headers=headers)
 
 
+# nginx's status for a request its client abandoned: neither the server's fault nor an answer anyone reads.
+CLIENT_CLOSED = 499
+
+
 async def read_body(request: Request, limit: int, timeout: float) -> bytes:
     """The body, refused with 413 as soon as it is known to exceed `limit` (never buffered past it), with 408
     when it has not all arrived within `timeout` seconds, and with 499 when the client went away meanwhile."""
@@ -48,10 +52,6 @@ async def read_body(request: Request, limit: int, timeout: float) -> bytes:
                             {"connection": "close"}) from None
     except ClientDisconnect:
         raise ProtocolError(CLIENT_CLOSED, "client closed the connection before sending the whole body") from None
-
-
-# nginx's status for a request its client abandoned: neither the server's fault nor an answer anyone reads.
-CLIENT_CLOSED = 499
 
 
 async def _chunked(request: Request, limit: int) -> bytes:

@@ -13,7 +13,6 @@ from __future__ import annotations
 import copy
 import json
 import math
-from pathlib import Path
 from typing import Any, Iterator
 
 import jsonschema
@@ -84,13 +83,19 @@ def post(server: Server, operation: str, body: Any) -> tuple[int, str]:
 
 
 def mutated(data: st.DataObject, document: Any) -> Any:
-    """`document` with one change at a random place: replaced, removed, or with a sibling added."""
+    """`document` with one change at a random place: replaced (by any JSON value, or by another number), removed,
+    or with a sibling added."""
     document = copy.deepcopy(document)
     parent, key, node = None, None, document
     while isinstance(node, (dict, list)) and node and data.draw(st.integers(0, 3), label="descend") > 0:
         key = data.draw(st.sampled_from(sorted(node) if isinstance(node, dict) else list(range(len(node)))), label="key")
         parent, node = node, node[key]
-    action = data.draw(st.sampled_from(["replace", "remove", "add"]), label="action")
+    action = data.draw(st.sampled_from(["replace", "remove", "add", "renumber"]), label="action")
+    if action == "renumber":  # another ordinary number: mostly a change the schema still accepts
+        if parent is None or isinstance(node, bool) or not isinstance(node, (int, float)):
+            return document
+        parent[key] = data.draw(st.integers(0, 29) | st.floats(-100, 100), label="number")
+        return document
     if parent is None or (action == "add" and not isinstance(node, (dict, list))):
         return data.draw(JSON, label="document") if parent is None else _set(parent, key, data.draw(JSON, label="value"))
     if action == "replace":
