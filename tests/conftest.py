@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from tests.cluster.kube import DOWN, Cluster, bring_up, cluster_running, run_script  # noqa: E402
+from tests.cluster.kube import DOWN, Cluster, bring_up, cluster_running, run_script
 
 
 @pytest.fixture(scope="session")

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import functools
-import sys
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -11,7 +10,6 @@ import pytest
 
 from app_server import ROOT, Server, tflite_outputs
 
-sys.path.insert(0, str(ROOT))
 
 # User projects the task tests serve: the README's examples, and two of the tests' own for what the examples
 # lack: an input 784 values wide (28x28x1) and int32 token ids.

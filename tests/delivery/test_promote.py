@@ -8,16 +8,15 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
+from infra.promote import PromotionRefused, promote
+
 ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT))
-from infra.promote import PromotionRefused, promote  # noqa: E402
 
 DIGEST = "sha256:" + "ab" * 32
 IMAGE = f"localhost:5000/modelship/server:0123456789ab-ba9876543210@{DIGEST}"

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import re
 import subprocess
-import sys
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -20,11 +19,11 @@ from typing import Any
 import pytest
 import yaml
 
+from tests.cluster.kube import Cluster, cluster_running
+from tests.delivery.clone import destroy, dev_ports_taken, fresh_clone, terminal_env
+from tests.delivery.readme_steps import Step, missing_excerpts, walkthrough
+
 ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT))
-from tests.cluster.kube import Cluster, cluster_running  # noqa: E402
-from tests.delivery.clone import destroy, dev_ports_taken, fresh_clone, terminal_env  # noqa: E402
-from tests.delivery.readme_steps import Step, missing_excerpts, walkthrough  # noqa: E402
 
 STEPS = {step.number: step for step in walkthrough(ROOT / "README.md")}
 STAGING_NAMESPACE = "modelship-staging"

@@ -17,13 +17,12 @@ from pathlib import Path
 import pytest
 import yaml
 
+import run_workflow
+from infra.stacks import previewable
+from tests.cluster.kube import Cluster
+from tests.delivery.clone import destroy, dev_ports_taken, fresh_clone, terminal_env
+
 ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "toolchain"))
-sys.path.insert(0, str(ROOT))
-import run_workflow  # noqa: E402
-from infra.stacks import previewable  # noqa: E402
-from tests.cluster.kube import Cluster  # noqa: E402
-from tests.delivery.clone import destroy, dev_ports_taken, fresh_clone, terminal_env  # noqa: E402
 
 WORKFLOWS = sorted((ROOT / ".github" / "workflows").glob("*.yml"))
 # What each workflow's expressions are given on GitHub: one value per matrix axis, dispatch input and secret.

@@ -5,7 +5,6 @@ no-op preview does), and the gate is model/'s own.
 """
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
@@ -15,8 +14,7 @@ from infra.config import ConfigError
 from infra.gate import GateFailed
 from tests.infra.harness import CONTAINER, DIGEST, IMAGE, NETWORK, ROOT, Run, run_program, stack_file
 
-sys.path.insert(0, str(ROOT / "policy"))
-import checks  # noqa: E402  (policy/checks.py: the pack's checks as plain functions)
+import checks  # policy/checks.py: the pack's checks as plain functions
 
 BUILT = "docker-build:index:Image"
 DEPLOYMENT = "kubernetes:apps/v1:Deployment"

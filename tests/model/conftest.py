@@ -5,17 +5,15 @@ an entry shares `quick_entry`, so the session trains as few models as it can.
 """
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT))
+from model import Store, StoreEntry, TrainConfig, trained_entry
+from model_helpers import TASK_CONFIGS, user_config
 
-from model import Store, StoreEntry, TrainConfig, trained_entry  # noqa: E402
-from model_helpers import TASK_CONFIGS, user_config  # noqa: E402
+ROOT = Path(__file__).resolve().parents[2]
 
 QUICK = {"epochs": 3, "export": {"int8": True}}
 

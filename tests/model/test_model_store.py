@@ -72,7 +72,6 @@ def test_entries_are_complete_and_verified(quick_entry: StoreEntry) -> None:
 
 def test_the_server_accepts_the_entry(quick_entry: StoreEntry) -> None:
     """The contract's other side: app/'s own reader of a store entry."""
-    sys.path.insert(0, str(ROOT))
     from app.entry import StoreEntry as ServedEntry
 
     served = ServedEntry(quick_entry.path)

@@ -3,7 +3,6 @@ what it registers, with which key properties, under which parent."""
 from __future__ import annotations
 
 import json
-import sys
 from typing import Callable
 
 import pulumi
@@ -15,8 +14,7 @@ from infra.monitoring import Monitoring, MonitoringArgs, container_targets, moni
 from monitoring import MonitoringSpec
 from tests.infra.harness import CONTAINER, ROOT, Run, run_function
 
-sys.path.insert(0, str(ROOT / "policy"))
-import checks as policy  # noqa: E402  (policy/checks.py: the pack's checks as plain functions)
+import checks as policy  # policy/checks.py: the pack's checks as plain functions
 
 MODEL_ID = "ab" * 32
 COMPONENT = "modelship:infra:Monitoring"
