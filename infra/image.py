@@ -2,18 +2,20 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
+from typing import Mapping, Optional
 
 import pulumi
 import pulumi_docker_build as docker_build
 
 from infra.config import ImageConfig
 from infra.registry import Registry
+from model.gate import LABEL_PREFIX
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -29,6 +31,24 @@ def app_hash(app_dir: Path) -> str:
 
 def image_tag(model_id: str, app_digest: str) -> str:
     return f"{model_id[:12]}-{app_digest[:12]}"
+
+
+def gate_build_args(model_id: str, gate_labels: Mapping[str, str]) -> dict[str, str]:
+    """app/Dockerfile's build args for what the gate decided, read off the gate's labels (`GateResult.to_labels`)
+    so that the image's labels and the server's `modelship_model_info` carry the very same figures.
+
+    GATE_METRICS is every gated metric, whatever the task (accuracy for a classifier, r2 or mae for a
+    regression), as one JSON object (docs/contracts.md "Server (app/) environment").
+    """
+    verdict = {f"{LABEL_PREFIX}passed", f"{LABEL_PREFIX}format"}
+    figures = {
+        key[len(LABEL_PREFIX):]: value for key, value in gate_labels.items() if key.startswith(LABEL_PREFIX) and key not in verdict
+    }
+    return {
+        "MODEL_ID": model_id,
+        "GATE_PASSED": gate_labels.get(f"{LABEL_PREFIX}passed", "unknown"),
+        "GATE_METRICS": json.dumps(figures, sort_keys=True, separators=(",", ":")),
+    }
 
 
 def build_context(tag: str, entry_dir: Path, app_dir: Path, build_root: Path) -> Path:
@@ -94,7 +114,7 @@ class ModelImage(pulumi.ComponentResource):
             name,
             context=docker_build.BuildContextArgs(location=str(context)),
             dockerfile=docker_build.DockerfileArgs(location=str(context / "Dockerfile")),
-            build_args={"BASE_IMAGE": args.image.base_image},
+            build_args={"BASE_IMAGE": args.image.base_image, **gate_build_args(args.model_id, args.gate_labels)},
             tags=[pulumi.Output.concat(repository, ":", self.tag)],
             labels=labels,
             # The wheels are in the context: the build has no business on the network.
