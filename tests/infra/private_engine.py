@@ -1,9 +1,10 @@
-"""A Docker Engine of the test's own: its own socket, data root, bridge and containerd, so that the test may
-restart it without touching the machine's engine (and whatever else runs there). Root only, as `dockerd` is.
+"""A Docker Engine of the test's own, in a network namespace of its own: its own socket, data root, containerd,
+`docker0` and iptables, so that the test may restart it without touching the machine's engine (or whatever else
+runs there). Root only, as `dockerd` is.
 
-Its bridge is made here (`ip link`); iptables stay the machine engine's business (`--iptables=false`): published
-ports go through docker-proxy, containers on one network reach each other over the bridge. Never `--bridge none`:
-a dockerd started so deletes the `docker0` interface, which is the machine engine's default bridge.
+Its published ports are on the namespace's loopback: `get` asks them from inside. The CLI and the program talk
+to it over its unix socket (DOCKER_HOST), which no namespace hides. It is entered with `nsenter --net` only:
+`ip netns exec` would also remount /sys, hiding the cgroups dockerd needs.
 """
 from __future__ import annotations
 
@@ -18,33 +19,37 @@ import pytest
 
 
 class PrivateEngine:
-    def __init__(self, name: str, subnet: str):
+    def __init__(self, name: str):
         self.name = name
+        self.netns = Path(f"/run/netns/{name}")
         self.socket = f"/run/{name}-docker.sock"
         self.host = f"unix://{self.socket}"
         self.data_root = Path(f"/var/lib/{name}-docker")
         self.exec_root = Path(f"/run/{name}-docker")
-        self.pidfile = Path(f"/run/{name}-docker.pid")
-        self.bridge = f"{name[:8]}br0"
-        self.subnet = subnet  # the bridge's address, e.g. 172.31.250.1/24
         self.log = Path(f"/tmp/{name}-dockerd.log")
         self.process: subprocess.Popen | None = None
 
     def docker(self, *args: str, **kwargs) -> subprocess.CompletedProcess:
         return subprocess.run(["docker", *args], env={**os.environ, "DOCKER_HOST": self.host}, capture_output=True, **kwargs)
 
+    def get(self, url: str) -> int:
+        """The HTTP status of GET `url` from inside the engine's namespace (0: no answer)."""
+        probe = ("import sys, urllib.request\ntry: print(urllib.request.urlopen(sys.argv[1], timeout=3).status)\n"
+                 "except Exception: print(0)")
+        done = subprocess.run(["nsenter", f"--net={self.netns}", "python3", "-c", probe, url], capture_output=True, text=True)
+        return int(done.stdout.strip() or 0)
+
     def start(self) -> None:
-        if os.geteuid() != 0 or shutil.which("dockerd") is None:
-            pytest.fail("the engine-restart test runs a Docker Engine of its own: it needs root and `dockerd` "
-                        "(toolchain/docker.sh installs it)", pytrace=False)
-        if subprocess.run(["ip", "link", "show", self.bridge], capture_output=True).returncode != 0:
-            for command in (["ip", "link", "add", self.bridge, "type", "bridge"],
-                            ["ip", "addr", "add", self.subnet, "dev", self.bridge], ["ip", "link", "set", self.bridge, "up"]):
-                subprocess.run(command, check=True)
+        if os.geteuid() != 0 or shutil.which("dockerd") is None or shutil.which("nsenter") is None:
+            pytest.fail("the engine-restart test runs a Docker Engine of its own: it needs root, `dockerd` "
+                        "(toolchain/docker.sh installs it) and `nsenter`", pytrace=False)
+        if not self.netns.exists():
+            subprocess.run(["ip", "netns", "add", self.name], check=True)
+            subprocess.run(["ip", "netns", "exec", self.name, "ip", "link", "set", "lo", "up"], check=True)
         log = self.log.open("a")
         self.process = subprocess.Popen(
-            ["dockerd", "--data-root", str(self.data_root), "--exec-root", str(self.exec_root), "--pidfile", str(self.pidfile),
-             "-H", self.host, "--bridge", self.bridge, "--iptables=false", "--ip6tables=false"],
+            ["nsenter", f"--net={self.netns}", "dockerd", "--data-root", str(self.data_root), "--exec-root",
+             str(self.exec_root), "--pidfile", f"/run/{self.name}-docker.pid", "-H", self.host],
             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
         )
         deadline = time.monotonic() + 60
@@ -74,8 +79,8 @@ class PrivateEngine:
             assert save.wait() == 0 and loaded.returncode == 0, f"could not copy {image}: {loaded.stderr.decode()[-1000:]}"
 
     def remove(self) -> None:
-        """Stops the engine and deletes everything it had."""
+        """Stops the engine and deletes everything it had, its namespace too."""
         self.stop()
         shutil.rmtree(self.data_root, ignore_errors=True)
         shutil.rmtree(self.exec_root, ignore_errors=True)
-        subprocess.run(["ip", "link", "del", self.bridge], capture_output=True)
+        subprocess.run(["ip", "netns", "del", self.name], capture_output=True)

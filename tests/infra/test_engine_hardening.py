@@ -70,10 +70,17 @@ def docker_only_pulumi_home(home: Path) -> str:
     installed = Path(os.environ["PULUMI_HOME"]) / "plugins"
     (plugin,) = installed.glob("resource-docker-build-v*[0-9]")
     (home / "plugins").mkdir(parents=True)
-    (home / "plugins" / plugin.name).symlink_to(plugin)
+    shutil.copytree(plugin, home / "plugins" / plugin.name, copy_function=_link_or_copy)
     for lock in installed.glob(f"{plugin.name}.*"):  # the install's marker files
         shutil.copy(lock, home / "plugins" / lock.name)
     return str(home)
+
+
+def _link_or_copy(source: str, destination: str) -> None:
+    try:
+        os.link(source, destination)  # no second copy of an 80 MB binary where the file system allows it
+    except OSError:
+        shutil.copy2(source, destination)
 
 
 def _secret(value: str):

@@ -1,14 +1,13 @@
 """A Docker Engine restart brings the dev stack back by itself, and the next `up` changes nothing.
 
-The stack runs on a Docker Engine of the test's own (tests/infra/private_engine.py), which is stopped as a
-service manager stops it (SIGTERM: it stops every container) and started again; restarting the machine's
-engine would take down whatever else runs on it. Own stack name, ports and registry (`e14-*`).
+The stack runs on a Docker Engine of the test's own, in its own network namespace (tests/infra/private_engine.py),
+which is stopped as a service manager stops it (SIGTERM: it stops every container) and started again; restarting
+the machine's engine would take down whatever else runs on it. Own stack name, ports and registry (`e14-*`).
 """
 from __future__ import annotations
 
 import time
 
-import httpx
 import pytest
 
 from tests.infra.engine import STACK_LABEL, EngineStack, engine_stack, missing_toolchain
@@ -21,7 +20,7 @@ BASE_IMAGES = ["modelship/python-base:3.11", "modelship/registry:2", "modelship/
 
 @pytest.fixture(scope="module")
 def engine() -> PrivateEngine:
-    private = PrivateEngine("e14", "172.31.250.1/24")
+    private = PrivateEngine("e14")
     private.start()
     yield private
     private.remove()
@@ -57,14 +56,11 @@ def running(engine: PrivateEngine) -> dict[str, str]:
     return dict(line.split() for line in listed.stdout.splitlines())
 
 
-def ready(timeout: float) -> bool:
+def ready(engine: PrivateEngine, timeout: float) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"http://127.0.0.1:{HOST_PORT}/v2/health/ready", timeout=2).status_code == 200:
-                return True
-        except httpx.TransportError:
-            pass
+        if engine.get(f"http://127.0.0.1:{HOST_PORT}/v2/health/ready") == 200:
+            return True
         time.sleep(0.5)
     return False
 
@@ -73,14 +69,14 @@ def test_engine_restart_brings_the_stack_back_and_the_next_up_changes_nothing(de
     dev.stack.up(on_output=print)
     before = running(engine)
     assert len(before) >= 3 and set(before.values()) == {"running"}, before
-    assert ready(30)
+    assert ready(engine, 30)
 
     engine.restart()
     deadline = time.monotonic() + 120
     while running(engine) != before:
         assert time.monotonic() < deadline, f"after the engine restart: {running(engine)}, before: {before}"
         time.sleep(1)
-    assert ready(60), "the server did not answer again after the engine restart"
+    assert ready(engine, 60), "the server did not answer again after the engine restart"
 
     steps, _ = dev.changes()
     assert steps == {}, f"the preview after an engine restart wants changes: {steps}"
