@@ -10,13 +10,11 @@ import json
 import re
 import subprocess
 import time
-from pathlib import Path
 
 import httpx
 import pytest
-import yaml
 
-from tests.infra.harness import ROOT, run_program, stack_file
+from tests.infra.harness import quick_dev_config, run_program
 
 STACK = "e14-gate"
 BUILT = "docker-build:index:Image"
@@ -34,13 +32,7 @@ def docker(*args: str) -> str:
 @pytest.fixture(scope="module")
 def program(tmp_path_factory) -> dict:
     """The dev stack's program with a quick model (no search) in a test store: the image's build inputs and outputs."""
-    store = tmp_path_factory.mktemp("store")
-    train = yaml.safe_load((ROOT / "model" / "configs" / "digits.yaml").read_text())
-    train.pop("search", None)
-    train_config = store.parent / "train.yaml"
-    train_config.write_text(yaml.safe_dump({**train, "epochs": 3}))
-    cfg = stack_file("dev")
-    cfg["model"] = {"storeDir": str(store), "trainConfig": str(train_config)}
+    cfg = quick_dev_config(tmp_path_factory.mktemp("store"), epochs=3)
     cfg["gate"] = {"thresholds": {"accuracy": 0.5, "f1_macro": 0.5}}
     cfg["registry"] = {"kind": "local", "port": 25000}
     run = run_program(STACK, cfg)

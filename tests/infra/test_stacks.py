@@ -14,7 +14,7 @@ import yaml
 
 from infra.config import ConfigError
 from infra.gate import GateFailed
-from tests.infra.harness import CONTAINER, DIGEST, IMAGE, NETWORK, ROOT, Run, run_program, stack_file
+from tests.infra.harness import CONTAINER, DIGEST, IMAGE, NETWORK, ROOT, Run, quick_dev_config, run_program, stack_file
 from tests.infra.registry import free_port, local_registry, push_labelled
 
 sys.path.insert(0, str(ROOT / "policy"))
@@ -37,14 +37,7 @@ def store(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def dev_config(store) -> dict:
-    # The default training config without its search: one quick model, since these tests are about the
-    # program, not about model quality (a failing gate would otherwise train every search step).
-    train = yaml.safe_load((ROOT / "model" / "configs" / "digits.yaml").read_text())
-    train.pop("search", None)
-    train_config = store.parent / "train.yaml"
-    train_config.write_text(yaml.safe_dump({**train, "epochs": 2}))
-    cfg = stack_file("dev")
-    cfg["model"] = {"storeDir": str(store), "trainConfig": str(train_config)}
+    cfg = quick_dev_config(store)
     cfg["gate"] = {"thresholds": {"accuracy": 0.5}}
     return cfg
 
