@@ -23,9 +23,10 @@ else:
 on_docker = pulumi.ResourceOptions(providers=[docker_engine.provider_host("docker")]) if cfg.target == "docker" else None
 
 # 3. The image: built here from the gated model (dev), or the digest promoted from the stack before.
-registry = Registry("registry", RegistryArgs(cfg.registry), on_docker)
+registry = Registry("registry", RegistryArgs(registry=cfg.registry), opts=on_docker)
 if cfg.image.build:
-    image = ModelImage("image", ModelImageArgs(model.model_id, model.entry_dir, model.labels(), cfg.image, registry))
+    image = ModelImage("image", ModelImageArgs(model_id=model.model_id, entry_dir=model.entry_dir, gate_labels=model.labels(),
+                                               image=cfg.image, registry=registry))
     image_ref = image.ref
 else:
     image_ref = promotion.image
@@ -33,11 +34,13 @@ else:
 # 4. The workload serving it.
 labels = model.labels()
 if cfg.target == "docker":
-    workload = ContainerWorkload("server", ContainerWorkloadArgs(image_ref, cfg.workload, labels), on_docker)
+    workload = ContainerWorkload("server", ContainerWorkloadArgs(image_ref=image_ref, workload=cfg.workload, labels=labels),
+                                 opts=on_docker)
 else:
-    workload = KubernetesWorkload(
-        "server", KubernetesWorkloadArgs(image_ref, model.model_id, cfg.workload, cfg.kubernetes, labels, registry)
-    )
+    workload = KubernetesWorkload("server", KubernetesWorkloadArgs(
+        image_ref=image_ref, model_id=model.model_id, workload=cfg.workload, kubernetes=cfg.kubernetes, annotations=labels,
+        registry=registry,
+    ))
 
 # 5. Its monitoring: scrapes the workload, alerts on its SLOs, drift and a model id other than this one.
 monitoring = None
@@ -46,7 +49,8 @@ if cfg.monitoring.enabled:
         attach = dict(network_name=workload.network_name)
     else:
         attach = dict(namespace=workload.namespace, workload_selector=workload.selector, provider=workload.provider)
-    monitoring = Monitoring("monitoring", monitoring_args(cfg, stack, model.model_id, **attach), on_docker)
+    monitoring = Monitoring("monitoring", monitoring_args(cfg, stack, model.model_id, task=model.task, **attach), opts=on_docker)
 
 # 6. What the stack tells its users.
-outputs.export(workload.endpoint, image_ref, model, auth=cfg.workload.auth_token is not None, monitoring=monitoring)
+outputs.export(endpoint=workload.endpoint, image_ref=image_ref, model=model, auth=cfg.workload.auth_token is not None,
+               monitoring=monitoring)

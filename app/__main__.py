@@ -37,6 +37,8 @@ def main(argv: list[str] | None = None) -> None:
         access_log=False,  # modelship_requests_total counts every request; a log line each would cost more
         server_header=False,
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
+        timeout_keep_alive=settings.keep_alive_seconds,  # type: ignore[arg-type]  # a float works: it goes to call_later
+        http="app.protocol:HeaderDeadlineProtocol",
     )
 
 

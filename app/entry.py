@@ -3,14 +3,42 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from pathlib import Path
+from typing import Literal, Optional
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+Task = Literal["multiclass", "binary", "regression"]
+DType = Literal["float32", "int32"]
 
 
 class _Open(BaseModel):
     # model/ may add fields; the server reads only what it needs.
     model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+class Tensor(_Open):
+    """One tensor of the signature, without its batch dimension."""
+
+    name: str = Field(min_length=1)
+    dtype: DType
+    shape: list[int] = Field(min_length=1)
+
+    @property
+    def size(self) -> int:
+        return math.prod(self.shape)
+
+    @model_validator(mode="after")
+    def _positive_dims(self) -> "Tensor":
+        if any(d < 1 for d in self.shape):
+            raise ValueError(f"shape {self.shape} has a dimension below 1: every dimension but the batch is fixed")
+        return self
+
+
+class Signature(_Open):
+    input: Tensor
+    output: Tensor
 
 
 class Data(_Open):
@@ -19,14 +47,35 @@ class Data(_Open):
     class_names: list[str]
 
 
+class Bins(_Open):
+    """`v` falls in bin `searchsorted(edges, v, side="right")`: `len(edges) + 1` bins, `ratios` their training shares."""
+
+    edges: list[float]
+    ratios: list[float]
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "Bins":
+        if len(self.ratios) != len(self.edges) + 1:
+            raise ValueError(f"{len(self.edges)} edges make {len(self.edges) + 1} bins, but there are {len(self.ratios)} ratios")
+        if any(not b > a for a, b in zip(self.edges, self.edges[1:])):
+            raise ValueError(f"edges must be strictly increasing, got {self.edges}")
+        return self
+
+
+class FeatureBins(Bins):
+    index: int = Field(ge=0)
+
+
 class Reference(_Open):
     class_distribution: list[float]
-    feature_mean: list[float]
-    feature_std: list[float]
+    features: list[FeatureBins]
+    prediction: Optional[Bins] = None
 
 
 class Report(_Open):
     model_id: str
+    task: Task
+    signature: Signature
     data: Data
     artifacts: dict[str, str]
     serving_format: str = "tflite"
@@ -49,7 +98,7 @@ class StoreEntry:
         except FileNotFoundError:
             raise EntryError(f"{report_path} is missing: MODEL_DIR must be a store entry written by `python -m model train`") from None
         except ValidationError as e:
-            raise EntryError(f"{report_path} does not match the store entry contract: {e}") from None
+            raise EntryError(f"{report_path} does not match the store entry contract (docs/contracts.md): {e}") from None
         artifact = self.report.artifacts.get(self.report.serving_format)
         if artifact is None or not artifact.endswith(".tflite"):
             raise EntryError(
@@ -57,8 +106,9 @@ class StoreEntry:
             )
         self.model_path = directory / artifact
         self._verify(artifact)
-        if len(self.report.reference.feature_mean) != self.report.data.n_features:
-            raise EntryError(f"{report_path}: reference.feature_mean has {len(self.report.reference.feature_mean)} values for {self.report.data.n_features} features")
+        problems = _inconsistencies(self.report)
+        if problems:
+            raise EntryError(f"{report_path} contradicts itself: {'; '.join(problems)}. Rebuild the entry with model/")
 
     def _verify(self, artifact: str) -> None:
         # A served model that differs from the one the gate measured must never start.
@@ -74,10 +124,48 @@ class StoreEntry:
         if actual != expected:
             raise EntryError(f"{self.model_path} has sha256 {actual}, checksums.json says {expected}: the entry was altered")
 
+    def check_model(self, input_shape: list[int], input_dtype: str, output_shape: list[int]) -> None:
+        """The TFLite file's own tensors (without the batch dimension) must be the signature's."""
+        signature = self.report.signature
+        found = {"input shape": (input_shape, signature.input.shape), "input dtype": (input_dtype, signature.input.dtype),
+                 "output shape": (output_shape, signature.output.shape)}
+        wrong = [f"{what} {actual} (report.json signature: {expected})" for what, (actual, expected) in found.items() if actual != expected]
+        if wrong:
+            raise EntryError(f"{self.model_path} does not match report.json: {', '.join(wrong)}. Rebuild the entry with model/")
+
     @property
     def format(self) -> str:
         return self.report.serving_format
 
     def metric(self, name: str) -> float | None:
         value = self.report.metrics.get(self.format, {}).get(name)
-        return float(value) if isinstance(value, (int, float)) else None
+        return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+def _inconsistencies(report: Report) -> list[str]:
+    """What the server relies on between the task, the signature, the classes and the drift reference."""
+    signature, data, reference = report.signature, report.data, report.reference
+    problems = []
+    if signature.output.dtype != "float32":
+        problems.append(f"signature.output.dtype is {signature.output.dtype}, the model's output is float32")
+    if data.n_features != signature.input.size:
+        problems.append(f"data.n_features is {data.n_features}, signature.input.shape {signature.input.shape} holds {signature.input.size}")
+    width = {"multiclass": data.n_classes, "binary": 1, "regression": 1}[report.task]
+    if signature.output.shape != [width]:
+        problems.append(f"a {report.task} model outputs shape [{width}], signature.output.shape is {signature.output.shape}")
+    classes = {"multiclass": data.n_classes, "binary": 2, "regression": 0}[report.task]
+    if len(data.class_names) != classes or (report.task != "regression" and data.n_classes != classes):
+        problems.append(f"a {report.task} model has {classes} classes, data has n_classes {data.n_classes} "
+                        f"and {len(data.class_names)} class_names")
+    if len(set(data.class_names)) != len(data.class_names):
+        problems.append(f"data.class_names repeats a name: {data.class_names}")
+    if len(reference.class_distribution) != len(data.class_names):
+        problems.append(f"reference.class_distribution has {len(reference.class_distribution)} shares for {len(data.class_names)} classes")
+    outside = [f.index for f in reference.features if f.index >= signature.input.size]
+    if outside:
+        problems.append(f"reference.features index {outside} past the input's {signature.input.size} values")
+    if len({f.index for f in reference.features}) != len(reference.features):
+        problems.append("reference.features names a feature twice")
+    if (reference.prediction is None) == (report.task == "regression"):
+        problems.append(f"reference.prediction must be {'set' if report.task == 'regression' else 'null'} for a {report.task} model")
+    return problems

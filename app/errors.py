@@ -5,7 +5,8 @@ from __future__ import annotations
 class ProtocolError(Exception):
     """A request the server refuses; `status` is the HTTP status, `message` names the problem for the caller."""
 
-    def __init__(self, status: int, message: str):
+    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None):
         super().__init__(message)
         self.status = status
         self.message = message
+        self.headers = headers

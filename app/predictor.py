@@ -14,36 +14,34 @@ class _Slot:
     def __init__(self, model_path: str):
         self.interpreter = Interpreter(model_path=model_path, num_threads=1)
         self.interpreter.allocate_tensors()
-        (self.input,) = self.interpreter.get_input_details()
-        (self.output,) = self.interpreter.get_output_details()
+        inputs, outputs = self.interpreter.get_input_details(), self.interpreter.get_output_details()
+        if len(inputs) != 1 or len(outputs) != 1:
+            raise ValueError(f"{model_path} has {len(inputs)} inputs and {len(outputs)} outputs; the server serves one of each")
+        (self.input,), (self.output,) = inputs, outputs
         self.batch = int(self.input["shape"][0])
 
-    def run(self, rows: np.ndarray) -> np.ndarray:
-        if rows.shape[0] != self.batch:
-            self.interpreter.resize_tensor_input(self.input["index"], rows.shape, strict=True)
+    def run(self, batch: np.ndarray) -> np.ndarray:
+        if batch.shape[0] != self.batch:
+            self.interpreter.resize_tensor_input(self.input["index"], batch.shape, strict=True)
             self.interpreter.allocate_tensors()
-            self.batch = rows.shape[0]
-        self.interpreter.set_tensor(self.input["index"], rows)
+            self.batch = batch.shape[0]
+        self.interpreter.set_tensor(self.input["index"], batch)
         self.interpreter.invoke()
         # get_tensor copies: the result outlives the next invoke on this thread.
         return self.interpreter.get_tensor(self.output["index"])
 
 
 class Predictor:
-    """`predict(rows)` maps float32 `[batch, n_features]` to class probabilities `[batch, n_classes]`."""
+    """`predict(batch)` runs `[batch, *input_shape]` through the model to `[batch, *output_shape]` float32."""
 
     def __init__(self, model_path: Path):
         self._model_path = str(model_path)
         self._local = threading.local()
         slot = self._slot()
-        signature = slot.interpreter.get_signature_list().get("serving_default", {})
-        # Signature names are the Keras names ("features"); tensor names carry converter noise.
-        self.input_name: str = (signature.get("inputs") or [slot.input["name"]])[0]
-        self.output_name: str = (signature.get("outputs") or [slot.output["name"]])[0]
-        self.n_features = int(slot.input["shape_signature"][-1])
-        self.n_classes = int(slot.output["shape_signature"][-1])
-        if slot.input["dtype"] is not np.float32:
-            raise ValueError(f"{model_path}: input dtype {slot.input['dtype'].__name__}, the server feeds float32 raw features")
+        # What the file itself declares, without the batch dimension, for the entry to check against report.json.
+        self.input_shape: list[int] = [int(d) for d in slot.input["shape_signature"][1:]]
+        self.input_dtype: str = np.dtype(slot.input["dtype"]).name
+        self.output_shape: list[int] = [int(d) for d in slot.output["shape_signature"][1:]]
 
     def _slot(self) -> _Slot:
         slot = getattr(self._local, "slot", None)
@@ -51,5 +49,5 @@ class Predictor:
             slot = self._local.slot = _Slot(self._model_path)
         return slot
 
-    def predict(self, rows: np.ndarray) -> np.ndarray:
-        return self._slot().run(rows)
+    def predict(self, batch: np.ndarray) -> np.ndarray:
+        return self._slot().run(batch)

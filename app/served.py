@@ -1,4 +1,4 @@
-"""The model as both protocols see it: one store entry, loaded, warmed up and observed."""
+"""The model as both protocols see it: one store entry, loaded, checked against its report, warmed up and observed."""
 from __future__ import annotations
 
 import os
@@ -6,12 +6,17 @@ import os
 import numpy as np
 
 from app.entry import StoreEntry
+from app.errors import ProtocolError
 from app.metrics import Metrics
 from app.predictor import Predictor
 from app.settings import Settings
 
 # One servable per image; clients of both protocols expect a version, and TF Serving's is numeric.
 VERSION = "1"
+
+# The metrics a gate usually judges, per task: labels of modelship_model_info (empty when the report lacks one).
+INFO_METRICS = {"multiclass": ("accuracy", "f1_macro"), "binary": ("accuracy", "f1_macro", "roc_auc"),
+                "regression": ("r2", "mae", "rmse")}
 
 
 class ServedModel:
@@ -21,42 +26,43 @@ class ServedModel:
         self.max_batch = settings.max_batch
         self.entry = StoreEntry(settings.model_dir)
         report = self.entry.report
-        self.predictor = Predictor(self.entry.model_path)
-        if (self.predictor.n_features, self.predictor.n_classes) != (report.data.n_features, report.data.n_classes):
-            raise ValueError(
-                f"{self.entry.model_path} takes {self.predictor.n_features} features to {self.predictor.n_classes} classes, "
-                f"report.json says {report.data.n_features} to {report.data.n_classes}: the entry is inconsistent"
-            )
+        self.task = report.task
+        self.signature = report.signature
         self.class_names = report.data.class_names
+        self.predictor = Predictor(self.entry.model_path)
+        self.entry.check_model(self.predictor.input_shape, self.predictor.input_dtype, self.predictor.output_shape)
         self.metrics = Metrics(
+            task=report.task,
             class_names=self.class_names,
-            feature_mean=report.reference.feature_mean,
-            feature_std=report.reference.feature_std,
-            class_ratio=report.reference.class_distribution,
+            reference=report.reference,
             info={
                 "model_id": report.model_id,
-                "version": self.version,
+                "task": report.task,
                 "format": self.entry.format,
                 # Set by the image build from the gate result; a bare `python -m app` has not been gated.
                 "gate_passed": os.environ.get("GATE_PASSED", "unknown"),
-                "accuracy": _label(self.entry.metric("accuracy")),
-                "f1_macro": _label(self.entry.metric("f1_macro")),
+                **{name: _label(self.entry.metric(name)) for name in INFO_METRICS[report.task]},
             },
         )
         self.ready = False
 
     def warm_up(self) -> None:
-        """One inference at the reference mean, so the first request pays no allocation; then ready."""
-        mean = np.asarray([self.entry.report.reference.feature_mean], dtype=np.float32)
-        probabilities = self.predictor.predict(mean)
-        if probabilities.shape != (1, self.predictor.n_classes) or not np.isfinite(probabilities).all():
-            raise RuntimeError(f"warm-up inference on {self.entry.model_path} gave {probabilities!r}")
+        """One inference on zeros of the input's shape and dtype, so the first request pays no allocation; then ready."""
+        zeros = np.zeros([1, *self.signature.input.shape], dtype=self.signature.input.dtype)
+        outputs = self.predictor.predict(zeros)
+        if outputs.shape != (1, *self.signature.output.shape) or not np.isfinite(outputs).all():
+            raise RuntimeError(f"warm-up inference on {self.entry.model_path} gave {outputs!r}")
         self.ready = True
 
-    def predict(self, rows: np.ndarray) -> np.ndarray:
-        probabilities = self.predictor.predict(rows)
-        self.metrics.observe_predictions(rows, probabilities)
-        return probabilities
+    def predict(self, batch: np.ndarray) -> np.ndarray:
+        try:
+            outputs = self.predictor.predict(batch)
+        except RuntimeError as e:
+            # LiteRT's kernels check what no signature states, e.g. a token id past an embedding's vocabulary.
+            raise ProtocolError(400, f"the model cannot compute this input: {' '.join(str(e).split())} "
+                                     "(for token ids: are they all within the model's vocabulary?)") from None
+        self.metrics.observe_predictions(batch, outputs)
+        return outputs
 
 
 def _label(value: float | None) -> str:

@@ -7,7 +7,6 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import AsyncIterator, Optional
 
-from pydantic import BaseModel
 from starlette.applications import Starlette
 from starlette.convertors import Convertor, register_url_convertor
 from starlette.exceptions import HTTPException
@@ -19,7 +18,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app import openapi, tfserving, v2
 from app.errors import ProtocolError
-from app.http import JSON, Endpoint, bearer, error
+from app.http import CLIENT_CLOSED, JSON, Endpoint, bearer, error
 from app.served import ServedModel
 from app.settings import Settings
 
@@ -49,8 +48,8 @@ class Operation:
     path: str  # OpenAPI form: `{name}`, `{version}`
     endpoint: Endpoint
     summary: str
-    request: Optional[type[BaseModel]] = None
-    response: Optional[type[BaseModel]] = None
+    request: Optional[str] = None  # schema names in /openapi.json (app/openapi.py)
+    response: Optional[str] = None
     open: bool = False  # answered without the bearer token (health and monitoring)
     media_type: str = "application/json"
 
@@ -63,31 +62,33 @@ async def metrics(request: Request) -> Response:
 async def openapi_json(request: Request) -> Response:
     state = request.app.state
     if state.openapi is None:  # built on first request: its JSON schemas would add to start-up time
-        state.openapi = openapi.document(OPERATIONS, state.settings)
+        state.openapi = openapi.document(OPERATIONS, state.settings, state.model.signature)
     return JSON(state.openapi)
 
 
 # The router tries routes in order: the two inference routes first.
 OPERATIONS = [
-    Operation("POST", "/v2/models/{name}/infer", v2.infer, "V2: inference", v2.InferenceRequest, v2.InferenceResponse),
-    Operation("POST", "/v1/models/{name}:predict", tfserving.predict, "TF Serving: predict",
-              tfserving.PredictRequest, tfserving.PredictResponse),
+    Operation("POST", "/v2/models/{name}/infer", v2.infer, "V2: inference", "InferenceRequest", "InferenceResponse"),
+    Operation("POST", "/v1/models/{name}:predict", tfserving.predict, "TF Serving: predict", "PredictRequest", "PredictResponse"),
     Operation("GET", "/v1/models/{name}", tfserving.status, "TF Serving: model status"),
     Operation("GET", "/v1/models/{name}/versions/{version}", tfserving.status, "TF Serving: model version status"),
     Operation("GET", "/v1/models/{name}/metadata", tfserving.metadata, "TF Serving: signature metadata"),
     Operation("GET", "/v1/models/{name}/versions/{version}/metadata", tfserving.metadata, "TF Serving: version metadata"),
     Operation("POST", "/v1/models/{name}/versions/{version}:predict", tfserving.predict, "TF Serving: predict with a version",
-              tfserving.PredictRequest, tfserving.PredictResponse),
-    Operation("GET", "/v2", v2.server_metadata, "V2: server metadata", response=v2.ServerMetadata),
+              "PredictRequest", "PredictResponse"),
+    *(Operation("POST", f"/v1/models/{{name}}{version}:{method}", tfserving.not_predict,
+                f"TF Serving: {method} (501: the model is served through :predict only)")
+      for method in ("classify", "regress") for version in ("", "/versions/{version}")),
+    Operation("GET", "/v2", v2.server_metadata, "V2: server metadata", response="ServerMetadata"),
     Operation("GET", "/v2/health/live", v2.live, "V2: liveness", open=True),
     Operation("GET", "/v2/health/ready", v2.ready, "V2: readiness (model loaded and warmed up)", open=True),
-    Operation("GET", "/v2/models/{name}", v2.model_metadata, "V2: model metadata", response=v2.ModelMetadata),
+    Operation("GET", "/v2/models/{name}", v2.model_metadata, "V2: model metadata", response="ModelMetadata"),
     Operation("GET", "/v2/models/{name}/versions/{version}", v2.model_metadata, "V2: model version metadata",
-              response=v2.ModelMetadata),
+              response="ModelMetadata"),
     Operation("GET", "/v2/models/{name}/ready", v2.model_ready, "V2: model readiness"),
     Operation("GET", "/v2/models/{name}/versions/{version}/ready", v2.model_ready, "V2: model version readiness"),
     Operation("POST", "/v2/models/{name}/versions/{version}/infer", v2.infer, "V2: inference with a version",
-              v2.InferenceRequest, v2.InferenceResponse),
+              "InferenceRequest", "InferenceResponse"),
     Operation("GET", "/metrics", metrics, "Prometheus metrics", open=True, media_type="text/plain"),
     Operation("GET", "/openapi.json", openapi_json, "This document", open=True),
 ]
@@ -123,7 +124,11 @@ class Observe:
 
 async def _protocol_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, ProtocolError)
-    return error(exc.status, exc.message)
+    if exc.status == CLIENT_CLOSED:
+        # Nobody reads this answer; the one line is for whoever wonders about the 499s in the metrics.
+        client = request.client
+        log.info("%s %s: %s%s", request.method, request.url.path, exc.message, f" ({client.host}:{client.port})" if client else "")
+    return error(exc.status, exc.message, exc.headers)
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:

@@ -16,6 +16,9 @@ ENV = {
     "auth_token": "AUTH_TOKEN",
     "max_batch": "MAX_BATCH",
     "max_body_bytes": "MAX_BODY_BYTES",
+    "body_timeout_seconds": "BODY_TIMEOUT_SECONDS",
+    "header_timeout_seconds": "HEADER_TIMEOUT_SECONDS",
+    "keep_alive_seconds": "KEEP_ALIVE_SECONDS",
 }
 
 
@@ -28,6 +31,11 @@ class Settings(BaseModel, frozen=True):
     auth_token: Optional[str] = None
     max_batch: int = Field(256, ge=1)
     max_body_bytes: int = Field(4 * 1024 * 1024, ge=1024)
+    # A client must not hold a connection open for free: the whole body (4 MiB at 1 Mbit/s takes ~34 s),
+    # the request line and headers, and the idle time between two requests are each bounded.
+    body_timeout_seconds: float = Field(60.0, gt=0)
+    header_timeout_seconds: float = Field(10.0, gt=0)
+    keep_alive_seconds: float = Field(5.0, gt=0)
 
     @field_validator("auth_token")
     @classmethod

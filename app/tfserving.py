@@ -1,34 +1,29 @@
 """TensorFlow Serving REST API: model status, metadata and predict (row and columnar formats)."""
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, StrictStr
 from starlette.requests import Request
 from starlette.responses import Response
 
 from app.errors import ProtocolError
 from app.http import JSON, read_json
-from app.rows import as_rows
 from app.served import ServedModel
+from app.tensors import batch
 
 SIGNATURE = "serving_default"
-
-Tensor = Any  # a (nested) list of numbers; its shape and values are checked by app.rows, not here
+DTYPES = {"float32": "DT_FLOAT", "int32": "DT_INT32"}
 
 
 class PredictRequest(BaseModel):
-    """Exactly one of `instances` (row format) or `inputs` (columnar format)."""
+    """Exactly one of `instances` (row format) or `inputs` (columnar format); the schema is app/openapi.py's."""
 
-    model_config = ConfigDict(extra="forbid")
-    signature_name: Optional[str] = None
-    instances: Optional[Tensor] = Field(None, json_schema_extra={"type": "array", "items": {}})
-    inputs: Optional[Tensor] = Field(None, json_schema_extra={"anyOf": [{"type": "array"}, {"type": "object"}]})
-
-
-class PredictResponse(BaseModel):
-    predictions: Optional[list[list[float]]] = Field(None, description="for `instances`: one probability row per instance")
-    outputs: Optional[list[list[float]]] = Field(None, description="for `inputs`: the probabilities tensor")
+    model_config = ConfigDict(extra="forbid", strict=True)
+    signature_name: StrictStr = SIGNATURE
+    # A (nested) list of numbers; its shape and values are checked by app.tensors, not here.
+    instances: Any = None
+    inputs: Any = None
 
 
 def served(request: Request) -> ServedModel:
@@ -51,14 +46,14 @@ async def status(request: Request) -> Response:
 
 async def metadata(request: Request) -> Response:
     model = served(request)
-    p = model.predictor
 
-    def tensor(name: str, size: int) -> dict[str, Any]:
-        return {"dtype": "DT_FLOAT", "tensor_shape": {"dim": [{"size": "-1", "name": ""}, {"size": str(size), "name": ""}],
-                                                      "unknown_rank": False}, "name": name}
+    def tensor(name: str, dtype: str, shape: list[int]) -> dict[str, Any]:
+        dims = [{"size": str(size), "name": ""} for size in (-1, *shape)]
+        return {"dtype": DTYPES[dtype], "tensor_shape": {"dim": dims, "unknown_rank": False}, "name": name}
 
-    signature = {"inputs": {p.input_name: tensor(p.input_name, p.n_features)},
-                 "outputs": {p.output_name: tensor(p.output_name, p.n_classes)},
+    inp, out = model.signature.input, model.signature.output
+    signature = {"inputs": {inp.name: tensor(inp.name, inp.dtype, inp.shape)},
+                 "outputs": {out.name: tensor(out.name, out.dtype, out.shape)},
                  "method_name": "tensorflow/serving/predict"}
     return JSON({"model_spec": {"name": model.name, "signature_name": "", "version": model.version},
                  "metadata": {"signature_def": {"signature_def": {SIGNATURE: signature}}}})
@@ -66,23 +61,29 @@ async def metadata(request: Request) -> Response:
 
 async def predict(request: Request) -> Response:
     model = served(request)
-    body: PredictRequest = await read_json(request, request.app.state.settings.max_body_bytes, PredictRequest)
-    if body.signature_name not in (None, SIGNATURE):
+    body, maybe_booleans = await read_json(request, PredictRequest)
+    if body.signature_name != SIGNATURE:
         raise ProtocolError(400, f"Serving signature name: {body.signature_name!r} not found in signature def (use {SIGNATURE!r})")
-    row_format = body.instances is not None
-    if row_format == (body.inputs is not None):
+    given = body.model_fields_set & {"instances", "inputs"}
+    if len(given) != 1:
         raise ProtocolError(400, "send exactly one of `instances` (row format) or `inputs` (columnar format)")
-    p = model.predictor
-    if row_format:
+    spec = model.signature.input
+    if "instances" in given:
         instances = body.instances
         if isinstance(instances, list) and instances and isinstance(instances[0], dict):
-            instances = [_named(row, p.input_name, f"instances[{i}]") for i, row in enumerate(instances)]
-        rows = as_rows(instances, p.n_features, model.max_batch, "instances")
-    else:
-        inputs = _named(body.inputs, p.input_name, "inputs") if isinstance(body.inputs, dict) else body.inputs
-        rows = as_rows(inputs, p.n_features, model.max_batch, "inputs")
-    probabilities = model.predict(rows)
-    return JSON({"predictions": probabilities} if row_format else {"outputs": probabilities})
+            instances = [_named(row, spec.name, f"instances[{i}]") for i, row in enumerate(instances)]
+        outputs = model.predict(batch(instances, spec, model.max_batch, "instances", maybe_booleans))
+        return JSON({"predictions": outputs})
+    inputs = _named(body.inputs, spec.name, "inputs") if isinstance(body.inputs, dict) else body.inputs
+    return JSON({"outputs": model.predict(batch(inputs, spec, model.max_batch, "inputs", maybe_booleans))})
+
+
+async def not_predict(request: Request) -> Response:
+    """`:classify` and `:regress` take tf.Example features, which a TFLite model has no signature for."""
+    model = served(request)
+    method = request.url.path.rsplit(":", 1)[-1]
+    raise ProtocolError(501, f"{method} is not served: model {model.name!r} is served through :predict only "
+                             f"(POST /v1/models/{model.name}:predict with `instances` or `inputs`)")
 
 
 def _named(value: Any, input_name: str, where: str) -> Any:

@@ -2,57 +2,63 @@
 from __future__ import annotations
 
 import math
-from typing import Any, Optional
+from typing import Annotated, Any
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, StrictStr, Strict
 from starlette.requests import Request
 from starlette.responses import Response
 
 import app
+from app.entry import Tensor
 from app.errors import ProtocolError
 from app.http import JSON, read_json
-from app.rows import checked, numeric
 from app.served import ServedModel
+from app.tensors import checked, dims, numeric
 
-# Datatypes whose values are numbers; the model computes in FP32 and converts the rest.
-NUMERIC = {"FP16", "FP32", "FP64", "INT8", "INT16", "INT32", "INT64", "UINT8", "UINT16", "UINT32", "UINT64"}
-DATATYPES = NUMERIC | {"BOOL", "BYTES"}
+# V2 datatypes whose values are numbers; a float32 input takes any of them (converted), an int32 input the integer ones.
+INTEGER = ("INT8", "INT16", "INT32", "INT64", "UINT8", "UINT16", "UINT32", "UINT64")
+NUMERIC = ("FP16", "FP32", "FP64", *INTEGER)
+DATATYPES = {*NUMERIC, "BOOL", "BYTES"}
+ACCEPTED = {"float32": NUMERIC, "int32": INTEGER}
+NAMES = {"float32": "FP32", "int32": "INT32"}
 
 
-class RequestInput(BaseModel):
-    name: str
-    shape: list[int] = Field(description="[batch, n_features]")
-    datatype: str = Field(description="FP32 (any numeric V2 datatype is converted to FP32)")
-    parameters: Optional[dict[str, Any]] = None
+def _integral(value: Any) -> Any:
+    # JSON Schema's `integer` (what /openapi.json says) holds 3.0 as well as 3.
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
+# A whole number, as JSON Schema's `integer`: not a string, not a boolean, not a fraction.
+Whole = Annotated[int, Strict(), BeforeValidator(_integral)]
+
+
+class _Strict(BaseModel):
+    # Strict: no string-to-number coercion the schema would not allow. Unknown fields pass, as in KServe.
+    model_config = ConfigDict(strict=True)
+
+
+class RequestInput(_Strict):
+    name: StrictStr
+    shape: list[Whole]
+    datatype: StrictStr
+    parameters: dict[str, Any] = {}
     # Checked and converted by numpy, not element by element here (that would cost more than the model).
-    data: Any = Field(json_schema_extra={"type": "array", "items": {}, "description": "row-major values, flat or nested"})
+    data: Any
 
 
-class RequestOutput(BaseModel):
-    name: str
-    parameters: Optional[dict[str, Any]] = None
+class RequestOutput(_Strict):
+    name: StrictStr
+    parameters: dict[str, Any] = {}
 
 
-class InferenceRequest(BaseModel):
-    id: Optional[str] = None
-    parameters: Optional[dict[str, Any]] = None
+class InferenceRequest(_Strict):
+    """Optional fields may be left out but are never null; the schema is app/openapi.py's."""
+
+    id: StrictStr = ""
+    parameters: dict[str, Any] = {}
     inputs: list[RequestInput]
-    outputs: Optional[list[RequestOutput]] = None
-
-
-class ResponseOutput(BaseModel):
-    name: str
-    shape: list[int]
-    datatype: str
-    data: list[float]
-
-
-class InferenceResponse(BaseModel):
-    model_name: str
-    model_version: Optional[str] = None
-    id: Optional[str] = None
-    outputs: list[ResponseOutput]
+    outputs: list[RequestOutput] = []
 
 
 class TensorMetadata(BaseModel):
@@ -107,14 +113,14 @@ async def model_ready(request: Request) -> Response:
 
 async def model_metadata(request: Request) -> Response:
     model = served(request)
-    p = model.predictor
+    inp, out = model.signature.input, model.signature.output
     return JSON(
         ModelMetadata(
             name=model.name,
             versions=[model.version],
             platform=f"{model.entry.format}_litert",
-            inputs=[TensorMetadata(name=p.input_name, datatype="FP32", shape=[-1, p.n_features])],
-            outputs=[TensorMetadata(name=p.output_name, datatype="FP32", shape=[-1, p.n_classes])],
+            inputs=[TensorMetadata(name=inp.name, datatype=NAMES[inp.dtype], shape=[-1, *inp.shape])],
+            outputs=[TensorMetadata(name=out.name, datatype=NAMES[out.dtype], shape=[-1, *out.shape])],
         ).model_dump()
     )
 
@@ -123,34 +129,41 @@ async def infer(request: Request) -> Response:
     model = served(request)
     if request.headers.get("inference-header-content-length") is not None:
         raise ProtocolError(400, "the binary tensor data extension is not supported: send JSON tensors")
-    body: InferenceRequest = await read_json(request, request.app.state.settings.max_body_bytes, InferenceRequest)
-    p = model.predictor
+    body, maybe_booleans = await read_json(request, InferenceRequest)
+    inp, out = model.signature.input, model.signature.output
     if len(body.inputs) != 1:
-        raise ProtocolError(400, f"the model has one input ({p.input_name!r}), got {len(body.inputs)} inputs")
-    for out in body.outputs or ():
-        if out.name != p.output_name:
-            raise ProtocolError(400, f"unknown output {out.name!r}: the model has one output, {p.output_name!r}")
-    rows = _rows(body.inputs[0], p.n_features, model.max_batch)
-    probabilities = model.predict(rows)
+        raise ProtocolError(400, f"the model has one input ({inp.name!r}), got {len(body.inputs)} inputs")
+    for requested in body.outputs:
+        if requested.name != out.name:
+            raise ProtocolError(400, f"unknown output {requested.name!r}: the model has one output, {out.name!r}")
+    outputs = model.predict(_batch(body.inputs[0], inp, model.max_batch, maybe_booleans))
     response: dict[str, Any] = {
         "model_name": model.name,
         "model_version": model.version,
-        "outputs": [{"name": p.output_name, "shape": list(probabilities.shape), "datatype": "FP32", "data": probabilities.ravel()}],
+        "outputs": [{"name": out.name, "shape": list(outputs.shape), "datatype": NAMES[out.dtype], "data": outputs.ravel()}],
     }
-    if body.id is not None:
+    if "id" in body.model_fields_set:
         response["id"] = body.id
     return JSON(response)
 
 
-def _rows(tensor: RequestInput, n_features: int, max_batch: int) -> np.ndarray:
-    # The name is not checked: the model has a single input, and clients name it as they like.
+def _batch(tensor: RequestInput, spec: Tensor, max_batch: int, maybe_booleans: bool) -> np.ndarray:
+    if tensor.name != spec.name:
+        # As Triton and KServe: a misnamed input is a client bug, not something to guess around.
+        raise ProtocolError(400, f"unknown input {tensor.name!r}: the model's input is named {spec.name!r}")
     where = f"input {tensor.name!r}"
-    if tensor.datatype not in NUMERIC:
+    accepted = ACCEPTED[spec.dtype]
+    if tensor.datatype not in accepted:
         known = "is not a V2 datatype" if tensor.datatype not in DATATYPES else "is not accepted"
-        raise ProtocolError(400, f"{where}: datatype {tensor.datatype!r} {known}; the model takes FP32")
-    if len(tensor.shape) != 2 or tensor.shape[1] != n_features or tensor.shape[0] < 0:
-        raise ProtocolError(400, f"{where}: shape must be [batch, {n_features}], got {tensor.shape}")
-    array = numeric(tensor.data, where)
-    if array.size != math.prod(tensor.shape):
-        raise ProtocolError(400, f"{where}: shape {tensor.shape} needs {math.prod(tensor.shape)} values, data has {array.size}")
-    return checked(array.reshape(tensor.shape), max_batch, where)
+        raise ProtocolError(400, f"{where}: datatype {tensor.datatype!r} {known}; the model takes {NAMES[spec.dtype]} "
+                                 f"(or {', '.join(t for t in accepted if t != NAMES[spec.dtype])})")
+    expected = [*spec.shape]
+    if len(tensor.shape) != 1 + len(expected) or tensor.shape[1:] != expected or tensor.shape[0] < 0:
+        raise ProtocolError(400, f"{where}: shape must be {dims(spec)}, got {tensor.shape}")
+    array = numeric(tensor.data, where, maybe_booleans)
+    size = math.prod(tensor.shape)
+    if array.size != size:
+        raise ProtocolError(400, f"{where}: shape {tensor.shape} needs {size} values, data has {array.size}")
+    if array.shape not in ((size,), tuple(tensor.shape)):
+        raise ProtocolError(400, f"{where}: data must be flat or nested as shape {tensor.shape}, got nesting {list(array.shape)}")
+    return checked(array.reshape(tensor.shape), spec, max_batch, where)

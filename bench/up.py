@@ -27,7 +27,7 @@ CONFIG = {
 
 def serves(endpoint: str, model_id: str) -> bool:
     """The endpoint answers an inference request, from the container carrying `model_id`."""
-    body = {"inputs": [{"name": "input", "shape": [1, 64], "datatype": "FP32", "data": [0.0] * 64}]}
+    body = {"inputs": [{"name": "features", "shape": [1, 64], "datatype": "FP32", "data": [0.0] * 64}]}
     try:
         infer = httpx.post(f"{endpoint}/v2/models/model/infer", json=body, timeout=5)
         metrics = httpx.get(f"{endpoint}/metrics", timeout=5).text

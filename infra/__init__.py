@@ -1,1 +1,5 @@
 """The Pulumi components of modelship and the program's helpers (config, gate, promotion)."""
+from pathlib import Path
+
+# The project root: where the engine runs the program, and where the stack files, app/ and .modelship/ live.
+ROOT = Path(__file__).resolve().parent.parent

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 from pydantic.alias_generators import to_camel, to_snake
 
 from model.gate import Thresholds
+from model.report import Task
 from monitoring.spec import Duration
 
 NAMESPACE = "modelship"
@@ -120,10 +121,12 @@ class DriftConfig(Section):
 
     # The window live distributions are taken over.
     window: Duration = "30m"
-    # Largest tolerated population stability index of the predicted classes against the training split.
+    # Largest tolerated population stability index of the predictions (classes, or a regression's
+    # quantile bins) against the training split.
     prediction_psi: float = Field(0.2, gt=0)
-    # Largest tolerated shift of a feature's live mean from the training mean, in training std units.
-    feature_mean_z: float = Field(3.0, gt=0)
+    # Largest tolerated population stability index of any monitored input feature over its training
+    # quantile bins.
+    input_psi: float = Field(0.2, gt=0)
     # Drift is judged only on at least this many rows in the window: a handful of requests proves nothing.
     min_rows: int = Field(200, ge=1)
 
@@ -165,6 +168,8 @@ class PromotionConfig(Section):
 
     image: Optional[str] = None
     model_id: Optional[str] = Field(None, pattern=r"^[0-9a-f]{64}$")
+    # What the model predicts, as the source stack recorded it: the monitoring rules follow it.
+    task: Task = "multiclass"
     # The source stack's recorded metrics for the served format, re-checked against this stack's gate.
     metrics: dict[str, float] = Field(default_factory=dict)
     from_stack: Optional[str] = None

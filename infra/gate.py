@@ -6,7 +6,6 @@ yields to the last passing model recorded in the stack's own outputs, with a war
 """
 from __future__ import annotations
 
-import json
 import os
 import sys
 from collections.abc import Iterator
@@ -19,6 +18,9 @@ import pulumi
 
 from infra.config import DIGEST_REF, GateConfig, ModelConfig, PromotionConfig, RegistryConfig
 from infra.stack_outputs import read_outputs
+from model.gate import GateResult
+from model.report import Signature, Task
+from model.store import Store, StoreEntry
 
 ROOT = Path(__file__).resolve().parent.parent
 # The stack output that records what the gate let through; `keep` reads it back.
@@ -32,27 +34,35 @@ class GateFailed(pulumi.RunError):
 
 @dataclass(frozen=True)
 class GatedModel:
-    model_id: str
+    gate: GateResult
     # The store entry the image is built from; None for a promoted image (never rebuilt).
-    entry_dir: Optional[Path]
-    gate: Any  # model.gate.GateResult
+    entry: Optional[StoreEntry] = None
     kept: bool = False
-    # A promoted model's metrics as recorded by the stack it came from.
-    recorded_metrics: Optional[dict[str, float]] = None
+    # A promoted model's task and metrics as recorded by the stack it came from.
+    promoted: Optional[PromotionConfig] = None
 
     @property
-    def n_features(self) -> Optional[int]:
-        if self.entry_dir is None:
-            return None
-        return json.loads((self.entry_dir / "report.json").read_text())["data"]["n_features"]
+    def model_id(self) -> str:
+        return self.gate.model_id
+
+    @property
+    def entry_dir(self) -> Optional[Path]:
+        return None if self.entry is None else self.entry.path
+
+    @property
+    def task(self) -> Task:
+        return self.entry.report.task if self.entry is not None else self.promoted.task
+
+    @property
+    def signature(self) -> Optional[Signature]:
+        """The model's input and output; a promoted image's is in its own metadata (the server says)."""
+        return None if self.entry is None else self.entry.report.signature
 
     def metrics(self) -> dict[str, float]:
         """Every metric of the served format: what promotion re-checks against the next stack's gate."""
-        if self.recorded_metrics is not None:
-            return dict(self.recorded_metrics)
-        report = json.loads((self.entry_dir / "report.json").read_text())
-        served = report["metrics"][report["serving_format"]]
-        return {k: v for k, v in served.items() if isinstance(v, (int, float))}
+        if self.entry is None:
+            return dict(self.promoted.metrics)
+        return self.entry.report.served().scalars()
 
     def labels(self) -> dict[str, str]:
         return self.gate.to_labels()
@@ -62,9 +72,8 @@ class GatedModel:
         return self.gate.model_dump(mode="json")
 
 
-def _fail_or_keep(result: Any, gate: GateConfig, stack: str, reason: str) -> GatedModel:
-    from model.gate import GateResult
-
+def _fail_or_keep(result: GateResult, gate: GateConfig, stack: str, reason: str) -> GateResult:
+    """The last passing gate result the stack recorded, when `keep` allows it; otherwise the gate table as the error."""
     table = result.to_markdown()
     if gate.on_fail == "fail":
         raise GateFailed(f"stack '{stack}': {reason}; nothing was registered.\n\n{table}")
@@ -107,17 +116,24 @@ def gated_model(model: ModelConfig, gate: GateConfig, stack: str) -> GatedModel:
     """Trains into the store, or reuses the stored entry without importing TensorFlow, then applies the gate."""
     from model import ConfigError, DataError, gated_entry
 
-    store = ROOT / model.store_dir
+    store = Store(ROOT / model.store_dir)
     try:
         with _native_output_to(TRAIN_LOG):
-            entry_dir, result = gated_entry(ROOT / model.train_config, model.training_overrides(), gate.thresholds, store)
+            entry_dir, result = gated_entry(ROOT / model.train_config, model.training_overrides(), gate.thresholds, store.root)
     except (ConfigError, DataError) as err:
-        raise GateFailed(f"stack '{stack}': no model to gate (modelship:model.trainConfig / overrides): {err}") from None
+        raise GateFailed(
+            f"stack '{stack}': no model to gate from {model.train_config} (modelship:model.trainConfig, overrides); "
+            f"nothing was registered.\n{err}"
+        ) from None
     if result.passed:
         pulumi.log.info(f"{result.to_markdown()}\n(training output, if any: {TRAIN_LOG.relative_to(ROOT)})")
-        return GatedModel(result.model_id, Path(entry_dir), result)
+        return GatedModel(result, StoreEntry(Path(entry_dir)))
     last = _fail_or_keep(result, gate, stack, f"model {result.model_id[:12]} failed the gate")
-    return GatedModel(last.model_id, store / last.model_id, last, kept=True)
+    kept = store.get(last.model_id)
+    if kept is None:
+        raise GateFailed(f"stack '{stack}': the last passing model {last.model_id[:12]} (gate.onFail: keep) is not in the "
+                         f"store {store.root}; run `make up` once with a passing model, or set gate.onFail: fail")
+    return GatedModel(last, kept, kept=True)
 
 
 def resolve_reference(promotion: PromotionConfig) -> PromotionConfig:
@@ -135,7 +151,8 @@ def resolve_reference(promotion: PromotionConfig) -> PromotionConfig:
     image = source["imageRef"]
     if promotion.require_digest and not DIGEST_REF.match(image):
         raise GateFailed(f"promotion.fromStack '{promotion.from_stack}' serves {image!r}, which is not pinned by digest")
-    return promotion.model_copy(update={"image": image, "model_id": source["modelId"], "metrics": source["metrics"]})
+    return promotion.model_copy(update={"image": image, "model_id": source["modelId"], "metrics": source["metrics"],
+                                        "task": source.get("task", "multiclass")})
 
 
 def promoted_model(promotion: PromotionConfig, gate: GateConfig, stack: str, registry: RegistryConfig) -> GatedModel:
@@ -143,7 +160,7 @@ def promoted_model(promotion: PromotionConfig, gate: GateConfig, stack: str, reg
     once the promoted image itself has shown it carries that model and those figures (`bind_to_image`)."""
     from model.gate import evaluate
 
-    result = evaluate(promotion.model_id, promotion.metrics, gate.thresholds)
+    result = evaluate(promotion.model_id, {**promotion.metrics, "task": promotion.task}, gate.thresholds)
     if not result.passed:
         raise GateFailed(
             f"stack '{stack}': promoted model {result.model_id[:12]} fails this stack's gate; nothing was registered."
@@ -151,7 +168,7 @@ def promoted_model(promotion: PromotionConfig, gate: GateConfig, stack: str, reg
         )
     bind_to_image(promotion, registry, stack)
     pulumi.log.info(result.to_markdown())
-    return GatedModel(result.model_id, None, result, recorded_metrics=promotion.metrics)
+    return GatedModel(result, promoted=promotion)
 
 
 def bind_to_image(promotion: PromotionConfig, registry: RegistryConfig, stack: str) -> None:

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import shutil
 import subprocess
@@ -13,11 +12,11 @@ from typing import Mapping, Optional
 import pulumi
 import pulumi_docker_build as docker_build
 
+from infra import ROOT
 from infra.config import ImageConfig
 from infra.registry import Registry
 from model.gate import LABEL_PREFIX
 
-ROOT = Path(__file__).resolve().parent.parent
 
 
 def app_hash(app_dir: Path) -> str:
@@ -34,21 +33,9 @@ def image_tag(model_id: str, app_digest: str) -> str:
 
 
 def gate_build_args(model_id: str, gate_labels: Mapping[str, str]) -> dict[str, str]:
-    """app/Dockerfile's build args for what the gate decided, read off the gate's labels (`GateResult.to_labels`)
-    so that the image's labels and the server's `modelship_model_info` carry the very same figures.
-
-    GATE_METRICS is every gated metric, whatever the task (accuracy for a classifier, r2 or mae for a
-    regression), as one JSON object (docs/contracts.md "Server (app/) environment").
-    """
-    verdict = {f"{LABEL_PREFIX}passed", f"{LABEL_PREFIX}format"}
-    figures = {
-        key[len(LABEL_PREFIX):]: value for key, value in gate_labels.items() if key.startswith(LABEL_PREFIX) and key not in verdict
-    }
-    return {
-        "MODEL_ID": model_id,
-        "GATE_PASSED": gate_labels.get(f"{LABEL_PREFIX}passed", "unknown"),
-        "GATE_METRICS": json.dumps(figures, sort_keys=True, separators=(",", ":")),
-    }
+    """app/Dockerfile's build args for what the gate decided, read off the gate's labels (`GateResult.to_labels`):
+    the server's `modelship_model_info{gate_passed}` and the image's `ai.modelship.gate.passed` say the same."""
+    return {"MODEL_ID": model_id, "GATE_PASSED": gate_labels.get(f"{LABEL_PREFIX}passed", "unknown")}
 
 
 def build_context(tag: str, entry_dir: Path, app_dir: Path, build_root: Path) -> Path:

@@ -24,6 +24,10 @@ class KubernetesWorkloadArgs:
     registry: Registry
 
 
+def _http(path: str) -> k8s.core.v1.HTTPGetActionArgs:
+    return k8s.core.v1.HTTPGetActionArgs(path=path, port="http")
+
+
 class KubernetesWorkload(pulumi.ComponentResource):
     """`endpoint` is the in-cluster URL of the Service (or the Ingress URL when one is enabled);
     `namespace`, `selector` (the server pods' labels) and `provider` are what monitoring attaches to."""
@@ -35,79 +39,109 @@ class KubernetesWorkload(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: KubernetesWorkloadArgs, opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("modelship:infra:KubernetesWorkload", name, None, opts)
-        kube, work = args.kubernetes, args.workload
-        provider = k8s.Provider(f"{name}-provider", kubeconfig=kube.kubeconfig, opts=pulumi.ResourceOptions(parent=self)) if kube.kubeconfig else None
-        self.provider = provider
-        child = pulumi.ResourceOptions(parent=self, provider=provider)
-        labels = {
+        kube = args.kubernetes
+        self._name = name
+        self.provider = (
+            k8s.Provider(f"{name}-provider", kubeconfig=kube.kubeconfig, opts=pulumi.ResourceOptions(parent=self))
+            if kube.kubeconfig else None
+        )
+        self._child = pulumi.ResourceOptions(parent=self, provider=self.provider)
+        self._labels = {
             "app.kubernetes.io/name": APP,
             "app.kubernetes.io/instance": name,
             "app.kubernetes.io/part-of": "modelship",
             "app.kubernetes.io/managed-by": "pulumi",
         }
-        pod_labels = {**labels, "app.kubernetes.io/version": args.model_id[:12]}
-        selector = {k: labels[k] for k in ("app.kubernetes.io/name", "app.kubernetes.io/instance")}
+        self.selector = {k: self._labels[k] for k in ("app.kubernetes.io/name", "app.kubernetes.io/instance")}
         namespace = k8s.core.v1.Namespace(
-            f"{name}-ns", metadata=k8s.meta.v1.ObjectMetaArgs(name=kube.namespace, labels=labels), opts=child
+            f"{name}-ns", metadata=k8s.meta.v1.ObjectMetaArgs(name=kube.namespace, labels=self._labels), opts=self._child
         )
-        ns = namespace.metadata.name
-        self.namespace, self.selector = ns, selector
-        meta = k8s.meta.v1.ObjectMetaArgs(name=APP, namespace=ns, labels=labels)
-        uid, gid = (int(x) for x in NON_ROOT_USER.split(":"))
-        resources = k8s.core.v1.ResourceRequirementsArgs(
-            requests={"cpu": work.cpu, "memory": work.memory},
-            limits={"cpu": work.cpu, "memory": work.memory},
+        self.namespace = namespace.metadata.name
+        self._meta = k8s.meta.v1.ObjectMetaArgs(name=APP, namespace=self.namespace, labels=self._labels)
+
+        env, secrets = self._auth_env(args.workload)
+        self.deployment = self._deployment(args, self._container(args, env), self._pull_secrets(args.registry), secrets)
+        self.service = k8s.core.v1.Service(
+            f"{name}-service",
+            metadata=self._meta,
+            spec=k8s.core.v1.ServiceSpecArgs(
+                selector=self.selector,
+                ports=[k8s.core.v1.ServicePortArgs(name="http", port=80, target_port="http")],
+            ),
+            opts=self._child,
         )
+        if kube.hpa.enabled:
+            self._autoscaler(kube)
+        if kube.pdb.enabled:
+            k8s.policy.v1.PodDisruptionBudget(
+                f"{name}-pdb",
+                metadata=self._meta,
+                spec=k8s.policy.v1.PodDisruptionBudgetSpecArgs(
+                    min_available=kube.pdb.min_available, selector=k8s.meta.v1.LabelSelectorArgs(match_labels=self.selector)
+                ),
+                opts=self._child,
+            )
+        self.endpoint = pulumi.Output.concat("http://", self.service.metadata.name, ".", self.namespace, ".svc.cluster.local")
+        if kube.ingress.enabled:
+            self._ingress(kube)
+            self.endpoint = pulumi.Output.from_input(f"http://{kube.ingress.host}")
+        self.register_outputs({"endpoint": self.endpoint, "namespace": self.namespace})
 
-        def http(path: str) -> k8s.core.v1.HTTPGetActionArgs:
-            return k8s.core.v1.HTTPGetActionArgs(path=path, port="http")
-
+    def _auth_env(self, work: WorkloadConfig) -> tuple[list[k8s.core.v1.EnvVarArgs], list[pulumi.Resource]]:
+        """The server's environment, and the Secret the bearer token is read from (the Deployment waits for it)."""
         env = [
             k8s.core.v1.EnvVarArgs(name="PORT", value=str(work.port)),
             k8s.core.v1.EnvVarArgs(name="HOST", value="0.0.0.0"),
             k8s.core.v1.EnvVarArgs(name="MODEL_DIR", value="/model"),
         ]
-        depends = []
-        if work.auth_token is not None:
-            token = k8s.core.v1.Secret(
-                f"{name}-auth",
-                metadata=k8s.meta.v1.ObjectMetaArgs(name=f"{APP}-auth", namespace=ns, labels=labels),
-                string_data={"token": pulumi.Output.secret(work.auth_token.get_secret_value())},
-                opts=child,
+        if work.auth_token is None:
+            return env, []
+        token = k8s.core.v1.Secret(
+            f"{self._name}-auth",
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=f"{APP}-auth", namespace=self.namespace, labels=self._labels),
+            string_data={"token": pulumi.Output.secret(work.auth_token.get_secret_value())},
+            opts=self._child,
+        )
+        env.append(
+            k8s.core.v1.EnvVarArgs(
+                name="AUTH_TOKEN",
+                value_from=k8s.core.v1.EnvVarSourceArgs(
+                    secret_key_ref=k8s.core.v1.SecretKeySelectorArgs(name=token.metadata.name, key="token")
+                ),
             )
-            depends.append(token)
-            env.append(
-                k8s.core.v1.EnvVarArgs(
-                    name="AUTH_TOKEN",
-                    value_from=k8s.core.v1.EnvVarSourceArgs(
-                        secret_key_ref=k8s.core.v1.SecretKeySelectorArgs(name=token.metadata.name, key="token")
-                    ),
-                )
-            )
-        pull_secrets = None
-        registry = args.registry
-        if registry.password is not None:
-            auth = pulumi.Output.json_dumps(
-                {"auths": {registry.server: {"username": registry.username, "password": registry.password}}}
-            )
-            pull = k8s.core.v1.Secret(
-                f"{name}-pull",
-                metadata=k8s.meta.v1.ObjectMetaArgs(name=f"{APP}-pull", namespace=ns, labels=labels),
-                type="kubernetes.io/dockerconfigjson",
-                string_data={".dockerconfigjson": pulumi.Output.secret(auth)},
-                opts=child,
-            )
-            pull_secrets = [k8s.core.v1.LocalObjectReferenceArgs(name=pull.metadata.name)]
-        container = k8s.core.v1.ContainerArgs(
+        )
+        return env, [token]
+
+    def _pull_secrets(self, registry: Registry) -> Optional[list[k8s.core.v1.LocalObjectReferenceArgs]]:
+        if registry.password is None:
+            return None
+        auth = pulumi.Output.json_dumps({"auths": {registry.server: {"username": registry.username, "password": registry.password}}})
+        pull = k8s.core.v1.Secret(
+            f"{self._name}-pull",
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=f"{APP}-pull", namespace=self.namespace, labels=self._labels),
+            type="kubernetes.io/dockerconfigjson",
+            string_data={".dockerconfigjson": pulumi.Output.secret(auth)},
+            opts=self._child,
+        )
+        return [k8s.core.v1.LocalObjectReferenceArgs(name=pull.metadata.name)]
+
+    @staticmethod
+    def _container(args: KubernetesWorkloadArgs, env: list[k8s.core.v1.EnvVarArgs]) -> k8s.core.v1.ContainerArgs:
+        work = args.workload
+        uid, gid = (int(x) for x in NON_ROOT_USER.split(":"))
+        return k8s.core.v1.ContainerArgs(
             name="server",
             image=args.image_ref,
             ports=[k8s.core.v1.ContainerPortArgs(name="http", container_port=work.port)],
             env=env,
-            resources=resources,
-            readiness_probe=k8s.core.v1.ProbeArgs(http_get=http(READY_PATH), period_seconds=5, failure_threshold=3),
-            liveness_probe=k8s.core.v1.ProbeArgs(http_get=http("/v2/health/live"), period_seconds=10, failure_threshold=3),
+            resources=k8s.core.v1.ResourceRequirementsArgs(
+                requests={"cpu": work.cpu, "memory": work.memory},
+                limits={"cpu": work.cpu, "memory": work.memory},
+            ),
+            readiness_probe=k8s.core.v1.ProbeArgs(http_get=_http(READY_PATH), period_seconds=5, failure_threshold=3),
+            liveness_probe=k8s.core.v1.ProbeArgs(http_get=_http("/v2/health/live"), period_seconds=10, failure_threshold=3),
             # Loading the model may take a while on a cold node; liveness waits for this to pass first.
-            startup_probe=k8s.core.v1.ProbeArgs(http_get=http("/v2/health/live"), period_seconds=2, failure_threshold=60),
+            startup_probe=k8s.core.v1.ProbeArgs(http_get=_http("/v2/health/live"), period_seconds=2, failure_threshold=60),
             security_context=k8s.core.v1.SecurityContextArgs(
                 run_as_non_root=True,
                 run_as_user=uid,
@@ -118,12 +152,19 @@ class KubernetesWorkload(pulumi.ComponentResource):
             ),
             volume_mounts=[k8s.core.v1.VolumeMountArgs(name="tmp", mount_path="/tmp")],
         )
-        self.deployment = k8s.apps.v1.Deployment(
-            f"{name}-deployment",
-            metadata=k8s.meta.v1.ObjectMetaArgs(name=APP, namespace=ns, labels=labels, annotations=args.annotations),
+
+    def _deployment(self, args: KubernetesWorkloadArgs, container: k8s.core.v1.ContainerArgs,
+                    pull_secrets: Optional[list[k8s.core.v1.LocalObjectReferenceArgs]],
+                    depends: list[pulumi.Resource]) -> k8s.apps.v1.Deployment:
+        uid, gid = (int(x) for x in NON_ROOT_USER.split(":"))
+        pod_labels = {**self._labels, "app.kubernetes.io/version": args.model_id[:12]}
+        return k8s.apps.v1.Deployment(
+            f"{self._name}-deployment",
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=APP, namespace=self.namespace, labels=self._labels,
+                                                annotations=args.annotations),
             spec=k8s.apps.v1.DeploymentSpecArgs(
-                replicas=None if kube.hpa.enabled else work.replicas,
-                selector=k8s.meta.v1.LabelSelectorArgs(match_labels=selector),
+                replicas=None if args.kubernetes.hpa.enabled else args.workload.replicas,
+                selector=k8s.meta.v1.LabelSelectorArgs(match_labels=self.selector),
                 strategy=k8s.apps.v1.DeploymentStrategyArgs(
                     type="RollingUpdate",
                     rolling_update=k8s.apps.v1.RollingUpdateDeploymentArgs(max_unavailable=0, max_surge=1),
@@ -142,79 +183,51 @@ class KubernetesWorkload(pulumi.ComponentResource):
                     ),
                 ),
             ),
-            opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=depends)),
+            opts=pulumi.ResourceOptions.merge(self._child, pulumi.ResourceOptions(depends_on=depends)),
         )
-        self.service = k8s.core.v1.Service(
-            f"{name}-service",
-            metadata=meta,
-            spec=k8s.core.v1.ServiceSpecArgs(
-                selector=selector,
-                ports=[k8s.core.v1.ServicePortArgs(name="http", port=80, target_port="http")],
+
+    def _autoscaler(self, kube: KubernetesConfig) -> None:
+        k8s.autoscaling.v2.HorizontalPodAutoscaler(
+            f"{self._name}-hpa",
+            metadata=self._meta,
+            spec=k8s.autoscaling.v2.HorizontalPodAutoscalerSpecArgs(
+                scale_target_ref=k8s.autoscaling.v2.CrossVersionObjectReferenceArgs(
+                    api_version="apps/v1", kind="Deployment", name=self.deployment.metadata.name
+                ),
+                min_replicas=kube.hpa.min_replicas,
+                max_replicas=kube.hpa.max_replicas,
+                metrics=[
+                    k8s.autoscaling.v2.MetricSpecArgs(
+                        type="Resource",
+                        resource=k8s.autoscaling.v2.ResourceMetricSourceArgs(
+                            name="cpu",
+                            target=k8s.autoscaling.v2.MetricTargetArgs(type="Utilization", average_utilization=kube.hpa.target_cpu_percent),
+                        ),
+                    )
+                ],
             ),
-            opts=child,
+            opts=self._child,
         )
-        if kube.hpa.enabled:
-            k8s.autoscaling.v2.HorizontalPodAutoscaler(
-                f"{name}-hpa",
-                metadata=meta,
-                spec=k8s.autoscaling.v2.HorizontalPodAutoscalerSpecArgs(
-                    scale_target_ref=k8s.autoscaling.v2.CrossVersionObjectReferenceArgs(
-                        api_version="apps/v1", kind="Deployment", name=self.deployment.metadata.name
-                    ),
-                    min_replicas=kube.hpa.min_replicas,
-                    max_replicas=kube.hpa.max_replicas,
-                    metrics=[
-                        k8s.autoscaling.v2.MetricSpecArgs(
-                            type="Resource",
-                            resource=k8s.autoscaling.v2.ResourceMetricSourceArgs(
-                                name="cpu",
-                                target=k8s.autoscaling.v2.MetricTargetArgs(
-                                    type="Utilization", average_utilization=kube.hpa.target_cpu_percent
-                                ),
-                            ),
-                        )
-                    ],
-                ),
-                opts=child,
+
+    def _ingress(self, kube: KubernetesConfig) -> None:
+        backend = k8s.networking.v1.IngressBackendArgs(
+            service=k8s.networking.v1.IngressServiceBackendArgs(
+                name=self.service.metadata.name, port=k8s.networking.v1.ServiceBackendPortArgs(name="http")
             )
-        if kube.pdb.enabled:
-            k8s.policy.v1.PodDisruptionBudget(
-                f"{name}-pdb",
-                metadata=meta,
-                spec=k8s.policy.v1.PodDisruptionBudgetSpecArgs(
-                    min_available=kube.pdb.min_available, selector=k8s.meta.v1.LabelSelectorArgs(match_labels=selector)
-                ),
-                opts=child,
-            )
-        self.endpoint = pulumi.Output.concat("http://", self.service.metadata.name, ".", ns, ".svc.cluster.local")
-        ingress = kube.ingress
-        if ingress.enabled:
-            k8s.networking.v1.Ingress(
-                f"{name}-ingress",
-                metadata=meta,
-                spec=k8s.networking.v1.IngressSpecArgs(
-                    ingress_class_name=ingress.class_name,
-                    rules=[
-                        k8s.networking.v1.IngressRuleArgs(
-                            host=ingress.host,
-                            http=k8s.networking.v1.HTTPIngressRuleValueArgs(
-                                paths=[
-                                    k8s.networking.v1.HTTPIngressPathArgs(
-                                        path="/",
-                                        path_type="Prefix",
-                                        backend=k8s.networking.v1.IngressBackendArgs(
-                                            service=k8s.networking.v1.IngressServiceBackendArgs(
-                                                name=self.service.metadata.name,
-                                                port=k8s.networking.v1.ServiceBackendPortArgs(name="http"),
-                                            )
-                                        ),
-                                    )
-                                ]
-                            ),
-                        )
-                    ],
-                ),
-                opts=child,
-            )
-            self.endpoint = pulumi.Output.from_input(f"http://{ingress.host}")
-        self.register_outputs({"endpoint": self.endpoint, "namespace": ns})
+        )
+        k8s.networking.v1.Ingress(
+            f"{self._name}-ingress",
+            metadata=self._meta,
+            spec=k8s.networking.v1.IngressSpecArgs(
+                ingress_class_name=kube.ingress.class_name,
+                rules=[
+                    k8s.networking.v1.IngressRuleArgs(
+                        host=kube.ingress.host,
+                        http=k8s.networking.v1.HTTPIngressRuleValueArgs(
+                            paths=[k8s.networking.v1.HTTPIngressPathArgs(path="/", path_type="Prefix", backend=backend)]
+                        ),
+                    )
+                ],
+            ),
+            opts=self._child,
+        )

@@ -21,6 +21,7 @@ from infra import docker_engine
 from infra.config import StackConfig
 from infra.container import MODEL_ALIAS, memory_bytes
 from infra.kubernetes import APP
+from model.report import Task
 from monitoring import Drift, DnsTargets, MonitoringSpec, Slo, StaticTargets, Traffic, render
 from monitoring.bundle import ALERTMANAGER_FILE, PROMETHEUS_FILE
 from monitoring.prometheus import RULES_FILE
@@ -75,12 +76,14 @@ def monitoring_args(
     stack: str,
     model_id: str,
     *,
+    task: Task,
     network_name: Optional[pulumi.Input[str]] = None,
     namespace: Optional[pulumi.Input[str]] = None,
     workload_selector: Optional[dict[str, str]] = None,
     provider: Optional[k8s.Provider] = None,
 ) -> MonitoringArgs:
-    """The stack config's monitoring section as `MonitoringArgs`."""
+    """The stack config's monitoring section as `MonitoringArgs`, for a model of `task` (report.json `task`:
+    which prediction series its server exposes, so which drift rules and panels apply)."""
     mon, port = cfg.monitoring, cfg.workload.port
     if cfg.target == "docker":
         targets: StaticTargets | DnsTargets = container_targets(port)
@@ -91,12 +94,13 @@ def monitoring_args(
     spec = MonitoringSpec(
         environment=stack,
         expected_model_id=model_id,
+        task=task,
         targets=targets,
         slo=Slo(availability=mon.slo.availability, latency_p99_seconds=mon.slo.latency_p99_seconds),
         drift=Drift(
             window=mon.drift.window,
             prediction_psi=mon.drift.prediction_psi,
-            input_mean_z=mon.drift.feature_mean_z,
+            input_psi=mon.drift.input_psi,
             min_rows=mon.drift.min_rows,
         ),
         traffic=Traffic(expected=mon.traffic.expected, min_rps=mon.traffic.min_rps),

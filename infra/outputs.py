@@ -2,23 +2,30 @@
 from __future__ import annotations
 
 import json
+import math
 from typing import Optional
 
 import pulumi
 
 from infra.gate import GATE_OUTPUT, GatedModel
 from infra.monitoring import Monitoring
+from model.report import Signature
 
 MODEL_NAME = "model"
+V2_DATATYPES = {"float32": "FP32", "int32": "INT32"}
 
 
-def curl_command(endpoint: str, n_features: Optional[int], auth: bool) -> str:
+def curl_command(endpoint: str, signature: Optional[Signature], auth: bool) -> str:
+    """A request a user can paste: one all-zero input of the model's real name, dtype and shape."""
     header = ' -H "Authorization: Bearer $MODELSHIP_TOKEN"' if auth else ""
-    if n_features is None:
-        # A promoted image's feature count is in its metadata: ask the server.
+    if signature is None:
+        # A promoted image's input is in its metadata: ask the server.
         return f"curl -s{header} {endpoint}/v2/models/{MODEL_NAME}"
+    spec = signature.input
+    zero = 0 if spec.dtype == "int32" else 0.0
     body = json.dumps(
-        {"inputs": [{"name": "input", "shape": [1, n_features], "datatype": "FP32", "data": [0.0] * n_features}]},
+        {"inputs": [{"name": spec.name, "shape": [1, *spec.shape], "datatype": V2_DATATYPES[spec.dtype],
+                     "data": [zero] * math.prod(spec.shape)}]},
         separators=(",", ":"),
     )
     return (
@@ -33,9 +40,10 @@ def export(
     pulumi.export("endpoint", endpoint)
     pulumi.export("imageRef", image_ref)
     pulumi.export("modelId", model.model_id)
+    pulumi.export("task", model.task)
     pulumi.export(GATE_OUTPUT, model.record())
     pulumi.export("metrics", model.metrics())
-    pulumi.export("curl", pulumi.Output.from_input(endpoint).apply(lambda url: curl_command(url, model.n_features, auth)))
+    pulumi.export("curl", pulumi.Output.from_input(endpoint).apply(lambda url: curl_command(url, model.signature, auth)))
     if monitoring is not None:
         # None under the Prometheus Operator: the cluster's own Prometheus evaluates the rules.
         pulumi.export("prometheusUrl", monitoring.prometheus_url)

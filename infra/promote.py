@@ -16,7 +16,8 @@ from typing import Any, Optional
 import yaml
 
 from infra.config import DIGEST_REF, NAMESPACE, GateConfig, PromotionConfig, RegistryConfig
-from infra.stack_outputs import ROOT, read_outputs
+from infra import ROOT
+from infra.stack_outputs import read_outputs
 
 KEY = f"{NAMESPACE}:promotion"
 
@@ -76,7 +77,7 @@ def promote(source: str, target: str, reference: bool = False, root: Path = ROOT
     if not DIGEST_REF.match(ref):
         raise PromotionRefused(f"stack '{source}' serves {ref!r}, which is not pinned by digest")
 
-    result = evaluate(model_id, metrics, gate.thresholds)
+    result = evaluate(model_id, {**metrics, "task": outputs.get("task", "multiclass")}, gate.thresholds)
     if not result.passed:
         raise PromotionRefused(f"model {model_id[:12]} fails the gate of stack '{target}'.\n\n{result.to_markdown()}")
 
@@ -86,7 +87,9 @@ def promote(source: str, target: str, reference: bool = False, root: Path = ROOT
         if registry.server and registry_of(ref) != registry.server:
             password = os.environ.get("MODELSHIP_REGISTRY_PASSWORD")
             ref = copy_image(ref, registry.server, password, registry.username)
-        promotion = {"image": ref, "modelId": model_id, "metrics": metrics, "requireDigest": current.require_digest}
+        # A stack deployed before tasks existed has no `task` output: its model was the built-in classifier.
+        promotion = {"image": ref, "modelId": model_id, "task": outputs.get("task", "multiclass"), "metrics": metrics,
+                     "requireDigest": current.require_digest}
     config[KEY] = promotion
     stack_file.write_text(yaml.safe_dump(settings, sort_keys=False))
     return promotion

@@ -13,9 +13,9 @@ from typing import Any, Optional
 
 import yaml
 
+from infra import ROOT
 from infra.config import NAMESPACE, ConfigError, StackConfig, parse
 
-ROOT = Path(__file__).resolve().parent.parent
 
 
 def _unread_secrets(value: Any) -> tuple[Any, bool]:
@@ -65,7 +65,7 @@ def gate_report(stack: str, root: Path = ROOT) -> tuple[bool, str]:
         promoted = cfg.promotion
         if not promoted.model_id:
             return False, f"stack `{stack}` deploys a promoted image and none is pinned yet (`make promote`)."
-        result = evaluate(promoted.model_id, promoted.metrics or {}, cfg.gate.thresholds)
+        result = evaluate(promoted.model_id, {**promoted.metrics, "task": promoted.task}, cfg.gate.thresholds)
         return result.passed, f"{result.to_markdown()}\n\nimage: `{promoted.image}` (promoted, not rebuilt)"
     entry_dir, result = gated_entry(root / cfg.model.train_config, cfg.model.training_overrides(), cfg.gate.thresholds,
                                     root / cfg.model.store_dir)

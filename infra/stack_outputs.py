@@ -8,7 +8,8 @@ import sys
 from pathlib import Path
 from typing import Any, Optional
 
-ROOT = Path(__file__).resolve().parent.parent
+from infra import ROOT
+
 
 
 class StackOutputsError(RuntimeError):

@@ -16,7 +16,7 @@ from typing import Optional
 import yaml
 
 from infra.config import NAMESPACE
-from infra.stack_outputs import ROOT
+from infra import ROOT
 
 
 def previewable(root: Path = ROOT) -> list[str]:

@@ -3,15 +3,39 @@
 A config file is a TrainConfig plus an optional `search:` list (overrides tried in order when the gate
 fails, see model/search.py). The search list is not part of the model's identity: two files that differ
 only in it train the same model.
+
+A config file's directory is the user's project root: their `builder` and `data.loader` modules are
+imported from it and relative `artifact` and `data.path` resolve against it. The root is carried on the
+TrainConfig but never serialised, so no machine path reaches the model id or report.json.
 """
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
-from typing import Any, Literal, Mapping, Optional
+from typing import Annotated, Any, Literal, Mapping, Optional
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, PositiveInt, ValidationError, model_validator
+from pydantic import (AfterValidator, BaseModel, ConfigDict, Field, PositiveInt, PrivateAttr, ValidationError,
+                      field_validator, model_validator)
+
+# Where a mapping or the default config finds user files: the repository (model/..).
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+Task = Literal["multiclass", "binary", "regression"]
+
+_REF = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*$")
+
+
+def _callable_ref(value: str) -> str:
+    if not _REF.match(value):
+        raise ValueError(f"{value!r} is not 'module:function' (e.g. my_models.cnn:build, importable from the "
+                         "config file's directory)")
+    return value
+
+
+# "package.module:function", a callable in the user's project.
+CallableRef = Annotated[str, AfterValidator(_callable_ref)]
 
 
 class ConfigError(ValueError):
@@ -34,11 +58,26 @@ class DataConfig(_Strict):
 
     name: str = "digits"
     path: Optional[str] = None
+    # "module:function" in the user's project returning the arrays (model/user.py); the name defaults to it.
+    loader: Optional[CallableRef] = None
     val_fraction: float = Field(0.1, ge=0.0, lt=1.0)
     test_fraction: float = Field(0.2, gt=0.0, lt=1.0)
     seed: int = 0
     # Unset: one more than the largest training label. Set, a label at or above it is an error.
     n_classes: Optional[PositiveInt] = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _loader_names_the_data(cls, raw: Any) -> Any:
+        if isinstance(raw, Mapping) and raw.get("loader") and "name" not in raw:
+            return {**raw, "name": raw["loader"]}
+        return raw
+
+    @model_validator(mode="after")
+    def _one_source(self) -> "DataConfig":
+        if self.loader is not None and self.path is not None:
+            raise ValueError("set data.loader or data.path, not both (a loader reads its own files)")
+        return self
 
 
 class ExportConfig(_Strict):
@@ -54,9 +93,24 @@ class ExportConfig(_Strict):
         return self
 
 
-class TrainConfig(_Strict):
-    """The seed's model by default: Dense 128 relu -> Dense n_classes softmax, after a normalisation layer."""
+class MonitorConfig(_Strict):
+    """Input drift: series for the `features` most variable inputs, `bins` quantile bins each (docs/contracts.md)."""
 
+    features: PositiveInt = 10
+    bins: int = Field(10, ge=2)
+
+
+class TrainConfig(_Strict):
+    """The seed's model by default: Dense 128 relu -> Dense n_classes softmax, after a normalisation layer.
+
+    `builder` replaces the built-in model (hidden_layers, activation, dropout are then ignored); `artifact`
+    replaces training altogether. `params` goes to the builder and to a loader that takes an argument.
+    """
+
+    task: Task = "multiclass"
+    builder: Optional[CallableRef] = None
+    params: dict[str, Any] = Field(default_factory=dict)
+    artifact: Optional[str] = None
     hidden_layers: list[PositiveInt] = Field(default_factory=lambda: [128])
     activation: Literal["relu", "gelu", "tanh", "elu", "selu", "sigmoid"] = "relu"
     dropout: float = Field(0.0, ge=0.0, lt=1.0)
@@ -67,6 +121,43 @@ class TrainConfig(_Strict):
     seed: int = 0
     data: DataConfig = Field(default_factory=DataConfig)
     export: ExportConfig = Field(default_factory=ExportConfig)
+    monitor: MonitorConfig = Field(default_factory=MonitorConfig)
+
+    # The user's project root (see the module docstring); private, so never in canonical_json.
+    _root: Path = PrivateAttr(default=REPO_ROOT)
+
+    @field_validator("data", mode="before")
+    @classmethod
+    def _loader_shorthand(cls, raw: Any) -> Any:
+        # `data: my_models.data:load` is `data: {loader: my_models.data:load}`.
+        return {"loader": raw} if isinstance(raw, str) else raw
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "TrainConfig":
+        if self.artifact is not None and self.builder is not None:
+            raise ValueError("artifact and builder are exclusive: a pre-trained artifact is shipped as it is, "
+                             "a builder's model is trained; drop one")
+        if self.task == "regression" and self.data.n_classes is not None:
+            raise ValueError("data.n_classes is for classification; task regression has targets, not classes")
+        if self.task == "binary" and self.data.n_classes not in (None, 2):
+            raise ValueError(f"task binary has two classes, data.n_classes is {self.data.n_classes}")
+        return self
+
+    @property
+    def root(self) -> Path:
+        """The user's project root: the config file's directory (a mapping or the default: the repository)."""
+        return self._root
+
+    def with_root(self, root: Path | str) -> "TrainConfig":
+        """This config with user files found under `root` (made absolute)."""
+        copy = self.model_copy()
+        copy._root = Path(root).resolve()
+        return copy
+
+    def resolve(self, path: Path | str) -> Path:
+        """A user path from the config (`artifact`, `data.path`): relative ones are under the project root."""
+        path = Path(path).expanduser()
+        return path if path.is_absolute() else self._root / path
 
     def canonical_json(self) -> str:
         """The form hashed into the model id: every field, defaults included, keys sorted."""
@@ -110,9 +201,10 @@ def _problems(error: ValidationError) -> str:
     return "\n".join(lines)
 
 
-def validate(raw: Mapping[str, Any], where: str) -> TrainConfig:
+def validate(raw: Mapping[str, Any], where: str, root: Path | str = REPO_ROOT) -> TrainConfig:
+    """A TrainConfig whose user files are under `root` (search steps pass their base config's root)."""
     try:
-        return TrainConfig.model_validate(dict(raw))
+        return TrainConfig.model_validate(dict(raw)).with_root(root)
     except ValidationError as e:
         raise ConfigError(f"{where}: invalid training config:\n{_problems(e)}") from None
 
@@ -141,13 +233,13 @@ def load(source: Path | str | Mapping[str, Any] | TrainConfig | None = None,
     An override `search` replaces the file's search list (`search: []` turns it off).
     """
     if isinstance(source, TrainConfig):
-        raw, where = source.model_dump(mode="json"), "config"
+        raw, where, root = source.model_dump(mode="json"), "config", source.root
     elif isinstance(source, Mapping):
-        raw, where = dict(source), "config"
+        raw, where, root = dict(source), "config", REPO_ROOT
     elif source is None:
-        raw, where = {}, "default config"
+        raw, where, root = {}, "default config", REPO_ROOT
     else:
-        raw, where = read_mapping(Path(source)), str(source)
+        raw, where, root = read_mapping(Path(source)), str(source), Path(source).resolve().parent
     search = raw.pop("search", None) or []
     overrides = dict(overrides or {})
     if "search" in overrides:
@@ -158,7 +250,7 @@ def load(source: Path | str | Mapping[str, Any] | TrainConfig | None = None,
     if overrides:
         where = f"{where} with overrides {dict(overrides)}"
         raw = merge(raw, overrides)
-    train = validate(raw, where)
+    train = validate(raw, where, root)
     for i, step in enumerate(search):
-        validate(merge(raw, step), f"{where}: search[{i}]")
+        validate(merge(raw, step), f"{where}: search[{i}]", root)
     return LoadedConfig(train=train, search=[dict(s) for s in search])

@@ -33,7 +33,7 @@ def gated_entry(
     base = loaded.train.model_dump(mode="json")
     attempts: list[Attempt] = []
     for step in [{}, *loaded.search]:
-        train = validate(merge(base, step), f"search step {step}") if step else loaded.train
+        train = validate(merge(base, step), f"search step {step}", loaded.train.root) if step else loaded.train
         entry = trained_entry(train, store, progress)
         result = judge(entry, limits)
         attempts.append(Attempt(model_id=result.model_id, overrides=step, passed=result.passed, summary=result.summary))

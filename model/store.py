@@ -22,6 +22,7 @@ from pydantic import ValidationError
 
 from model.config import TrainConfig
 from model.report import Report
+from model.user import UserCodeError, code_digest
 
 PACKAGE = Path(__file__).resolve().parent
 DEFAULT_STORE = PACKAGE.parent / ".modelship" / "store"
@@ -44,10 +45,34 @@ def source_digest(package: Path = PACKAGE) -> str:
     return h.hexdigest()
 
 
-def model_id(config: TrainConfig, data_fingerprint: str) -> str:
-    """The model's identity (docs/contracts.md): training code + canonical config + data fingerprint."""
+def artifact_digest(path: Path) -> str:
+    """sha256 over a pre-trained artifact: the file's bytes, or every file of a SavedModel directory."""
     h = hashlib.sha256()
-    for part in (source_digest(), config.canonical_json(), data_fingerprint):
+    if path.is_file():
+        h.update(_sha256(path).encode())
+    elif path.is_dir():
+        for name in _files(path):
+            h.update(name.encode() + b"\0" + _sha256(path / name).encode() + b"\0")
+    else:
+        raise UserCodeError(f"{path}: no such file or directory (artifact, relative to the training config's "
+                            "directory); point artifact at a .keras file or a SavedModel directory")
+    return h.hexdigest()
+
+
+def user_digest(config: TrainConfig) -> str:
+    """The user's part of the model: their builder's and loader's code, and a pre-trained artifact's bytes."""
+    parts = [f"{key}={code_digest(ref, config.root)}" for key, ref in (("builder", config.builder),
+                                                                         ("loader", config.data.loader)) if ref]
+    if config.artifact is not None:
+        parts.append(f"artifact={artifact_digest(config.resolve(config.artifact))}")
+    return ",".join(parts)
+
+
+def model_id(config: TrainConfig, data_fingerprint: str) -> str:
+    """The model's identity (docs/contracts.md): training code + canonical config + data fingerprint + the
+    user's code and artifact. Imports none of the user's code."""
+    h = hashlib.sha256()
+    for part in (source_digest(), config.canonical_json(), data_fingerprint, user_digest(config)):
         h.update(part.encode() + b"\0")
     return h.hexdigest()
 

@@ -41,6 +41,8 @@ def panels(spec: MonitoringSpec) -> list[Panel]:
     w = spec.timing.window
     slo, drift = spec.slo, spec.drift
     buckets = s("modelship_request_duration_seconds_bucket", s.routes)
+    features = rules.FEATURE_BINS
+    top_feature = f"topk by (job) (1, {rules.FEATURE_PSI})"
     return [
         Panel(
             "Request rate by route and status",
@@ -71,15 +73,7 @@ def panels(spec: MonitoringSpec) -> list[Panel]:
                 Query(f'sum({s("up")})', "targets up"),
             ),
         ),
-        Panel(
-            "Predicted classes: live share vs training",
-            (
-                Query(rules.CLASS_SHARE, "live {{class}}"),
-                Query(rules.CLASS_REFERENCE, "training {{class}}"),
-            ),
-            unit="percentunit",
-            description=f"Live shares over {drift.window}.",
-        ),
+        _prediction_shares(spec),
         Panel(
             "Prediction drift (PSI)",
             (Query(rules.PSI, "PSI"),),
@@ -87,15 +81,24 @@ def panels(spec: MonitoringSpec) -> list[Panel]:
             width=6,
         ),
         Panel(
-            "Input drift (largest mean shift, in training std)",
-            (Query(rules.MAX_SHIFT, "max z"),),
-            threshold=drift.input_mean_z,
+            "Input drift (largest feature PSI)",
+            (Query(rules.MAX_FEATURE_PSI, "max PSI"),),
+            threshold=drift.input_psi,
             width=6,
         ),
         Panel(
-            "Most shifted features",
-            (Query(f"topk(5, {rules.FEATURE_SHIFT})", "feature {{feature}}"),),
-            threshold=drift.input_mean_z,
+            "Most drifted input features (PSI)",
+            (Query(f"topk(5, {rules.FEATURE_PSI})", "feature {{feature}}"),),
+            threshold=drift.input_psi,
+        ),
+        Panel(
+            "Most drifted input feature: live bin share vs training",
+            (
+                Query(f"{features.share} and on(job, feature) {top_feature}", "live feature {{feature}} bin {{bin}}"),
+                Query(f"{features.reference_share} and on(job, feature) {top_feature}", "training feature {{feature}} bin {{bin}}"),
+            ),
+            unit="percentunit",
+            description=f"Bins are the feature's training quantiles (report.json reference.features); live shares over {drift.window}.",
         ),
         Panel(
             "Served model",
@@ -104,6 +107,22 @@ def panels(spec: MonitoringSpec) -> list[Panel]:
             description=f"Expected model id: {spec.expected_model_id}.",
         ),
     ]
+
+
+def _prediction_shares(spec: MonitoringSpec) -> Panel:
+    """Class shares for a classifier, the shares of the training quantile bins for a regression."""
+    predicted = rules.predictions(spec)
+    label = f"{predicted.category} {{{{{predicted.category}}}}}"
+    return Panel(
+        "Predicted classes: live share vs training" if spec.classifies else "Predictions per training quantile bin: live share vs training",
+        (
+            Query(predicted.share, f"live {label}"),
+            Query(predicted.reference_share, f"training {label}"),
+        ),
+        unit="percentunit",
+        description=f"Live shares over {spec.drift.window}."
+        + ("" if spec.classifies else " Bins are the quantiles of the training predictions (report.json reference.prediction)."),
+    )
 
 
 def _field_config(panel: Panel) -> dict[str, Any]:

@@ -1,12 +1,17 @@
 """Recording and alerting rules for one stack, from its `MonitoringSpec`.
 
-The recording rules name the quantities (error ratio, p99, live class shares, PSI, per-feature shift);
+The recording rules name the quantities (error ratio, p99, live shares against training shares, PSI);
 the alerts compare them with the spec's thresholds, and the dashboard plots the same series. All rules
 are in one group, recordings first: a group evaluates in order, so each alert sees the values recorded
 in the same evaluation.
+
+Drift is one computation applied three ways (`Distribution`): live counts per category (a predicted class,
+a regression's prediction bin, an input feature's bin) turned into shares over the drift window and
+compared with the training shares the server exposes, as a population stability index.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
@@ -20,12 +25,10 @@ REQUEST_RATE = "job:modelship_inference_requests:rate"
 ERROR_RATIO = "job:modelship_inference_errors:ratio"
 LATENCY_P99 = "job:modelship_inference_latency_seconds:p99"
 ROWS = "job:modelship_input_rows:increase"
-CLASS_SHARE = "job_class:modelship_predictions:share"
-CLASS_REFERENCE = "job_class:modelship_reference_class:share"
+# Prediction drift: one PSI series whatever the task, from classes or from the regression's bins.
 PSI = "job:modelship_prediction_psi:window"
-FEATURE_MEAN = "job_feature:modelship_input_feature:mean"
-FEATURE_SHIFT = "job_feature:modelship_input_shift:z"
-MAX_SHIFT = "job:modelship_input_shift:max_z"
+FEATURE_PSI = "job_feature:modelship_input_psi:window"
+MAX_FEATURE_PSI = "job:modelship_input_psi:max"
 
 
 class RecordingRule(BaseModel):
@@ -77,20 +80,79 @@ class Selectors:
         return metric + "{" + ",".join((self.job, *matchers)) + "}"
 
 
+@dataclass(frozen=True)
+class Distribution:
+    """Live counts per category (`counter`, a counter labelled `category`) against the training share of
+    each (`reference`, a gauge with the same labels): the rules of one PSI, recorded as `psi`.
+
+    `per`: labels splitting the series into independent distributions (one per input feature).
+    """
+
+    counter: str
+    reference: str
+    category: str
+    psi: str
+    per: tuple[str, ...] = ()
+
+    @property
+    def group(self) -> str:
+        return ", ".join(("job", *self.per))
+
+    @property
+    def key(self) -> str:
+        return ", ".join(("job", *self.per, self.category))
+
+    def _recorded(self, metric: str) -> str:
+        level = "_".join(("job", *self.per, self.category))
+        return f"{level}:{metric.removesuffix('_total').removesuffix('_ratio')}:share"
+
+    @property
+    def share(self) -> str:
+        return self._recorded(self.counter)
+
+    @property
+    def reference_share(self) -> str:
+        return self._recorded(self.reference)
+
+    def live(self) -> str:
+        """Live shares, with 0 for a category the window never saw: the reference names every category.
+        Only distributions with traffic get them, so an idle one has no index rather than a huge one."""
+        return f"({self.share} or ({self.reference_share} * 0 and on({self.group}) {self.share}))"
+
+    def rules(self, s: Selectors, window: str, epsilon: str) -> list[RecordingRule]:
+        rate = f"rate({s(self.counter)}[{window}])"
+        live, ref, key = self.live(), self.reference_share, self.key
+        terms = f"({live} - on({key}) {ref}) * ln(({live} + {epsilon}) / on({key}) ({ref} + {epsilon}))"
+        return [
+            RecordingRule(
+                record=self.share,
+                # A distribution without a row in the window has no shares (0/0 is no share).
+                expr=f"sum by ({key}) ({rate}) / on({self.group}) group_left() (sum by ({self.group}) ({rate}) > 0)",
+            ),
+            RecordingRule(record=ref, expr=f"max by ({key}) ({s(self.reference)})"),
+            RecordingRule(record=self.psi, expr=f"sum by ({self.group}) ({terms})"),
+        ]
+
+
+CLASSES = Distribution("modelship_predictions_total", "modelship_reference_class_ratio", "class", PSI)
+PREDICTION_BINS = Distribution("modelship_prediction_bin_total", "modelship_reference_prediction_bin_ratio", "bin", PSI)
+FEATURE_BINS = Distribution(
+    "modelship_input_feature_bin_total", "modelship_reference_feature_bin_ratio", "bin", FEATURE_PSI, per=("feature",)
+)
+
+
+def predictions(spec: MonitoringSpec) -> Distribution:
+    """What the task's server counts of its predictions (docs/contracts.md)."""
+    return CLASSES if spec.classifies else PREDICTION_BINS
+
+
 def recording_rules(spec: MonitoringSpec) -> list[RecordingRule]:
     s = Selectors(spec)
     w, dw, eps = spec.timing.window, spec.drift.window, number(spec.drift.psi_epsilon)
     requests = s("modelship_requests_total", s.routes)
     errors = s("modelship_requests_total", s.routes, 'status=~"5.."')
     buckets = s("modelship_request_duration_seconds_bucket", s.routes)
-    predictions = s("modelship_predictions_total")
     rows = s("modelship_input_rows_total")
-
-    # A class absent from the live window still counts, with share 0: the reference names every class.
-    live = f"({CLASS_SHARE} or {CLASS_REFERENCE} * 0)"
-    psi_terms = f"({live} - on(job, class) {CLASS_REFERENCE}) * ln(({live} + {eps}) / on(job, class) ({CLASS_REFERENCE} + {eps}))"
-    reference_mean = f'max by (job, feature) ({s("modelship_reference_feature_mean")})'
-    reference_std = f'max by (job, feature) ({s("modelship_reference_feature_std")})'
     return [
         RecordingRule(record=REQUEST_RATE, expr=f"sum by (job) (rate({requests}[{w}]))"),
         RecordingRule(
@@ -102,24 +164,9 @@ def recording_rules(spec: MonitoringSpec) -> list[RecordingRule]:
             expr=f"histogram_quantile(0.99, sum by (job, le) (rate({buckets}[{w}])))",
         ),
         RecordingRule(record=ROWS, expr=f"sum by (job) (increase({rows}[{dw}]))"),
-        RecordingRule(
-            record=CLASS_SHARE,
-            expr=f"sum by (job, class) (rate({predictions}[{dw}])) / on(job) group_left() sum by (job) (rate({predictions}[{dw}]))",
-        ),
-        RecordingRule(record=CLASS_REFERENCE, expr=f'max by (job, class) ({s("modelship_reference_class_ratio")})'),
-        RecordingRule(record=PSI, expr=f"sum by (job) ({psi_terms})"),
-        RecordingRule(
-            record=FEATURE_MEAN,
-            expr=(
-                f'sum by (job, feature) (rate({s("modelship_input_feature_sum")}[{dw}]))'
-                f" / on(job) group_left() sum by (job) (rate({rows}[{dw}]))"
-            ),
-        ),
-        RecordingRule(
-            record=FEATURE_SHIFT,
-            expr=f"abs({FEATURE_MEAN} - on(job, feature) {reference_mean}) / on(job, feature) {reference_std}",
-        ),
-        RecordingRule(record=MAX_SHIFT, expr=f"max by (job) ({FEATURE_SHIFT})"),
+        *predictions(spec).rules(s, dw, eps),
+        *FEATURE_BINS.rules(s, dw, eps),
+        RecordingRule(record=MAX_FEATURE_PSI, expr=f"max by (job) ({FEATURE_PSI})"),
     ]
 
 
@@ -129,6 +176,8 @@ def alert_rules(spec: MonitoringSpec) -> list[AlertRule]:
     env, model_id = spec.environment, spec.expected_model_id
     evidence = f"and on(job) {ROWS} >= {d.min_rows}"
     other_model = f'model_id!="{model_id}"'
+    predicted = "predicted classes" if spec.classifies else "predictions over their training quantile bins"
+    shares = "class shares" if spec.classifies else "prediction bin shares"
     alerts = [
         AlertRule(
             alert="ModelEndpointDown",
@@ -166,22 +215,24 @@ def alert_rules(spec: MonitoringSpec) -> list[AlertRule]:
             expr=f"{PSI} > {number(d.prediction_psi)} {evidence}",
             for_=t.drift_pending,
             severity="warning",
-            summary=f"Predicted-class distribution drifted from training ({env})",
-            description=f"Population stability index of the predicted classes over {d.window} is {_value()} "
+            summary=f"{'Predicted-class' if spec.classifies else 'Prediction'} distribution drifted from training ({env})",
+            description=f"Population stability index of the {predicted} over {d.window} is {_value()} "
             f"(threshold {number(d.prediction_psi)}).",
-            runbook="Compare live and reference class shares on the dashboard; if the inputs changed for good, "
+            runbook=f"Compare live and reference {shares} on the dashboard; if the inputs changed for good, "
             "retrain on recent data and promote the new model.",
         ),
         AlertRule(
             alert="ModelInputDrift",
-            expr=f"topk by (job) (1, {FEATURE_SHIFT}) > {number(d.input_mean_z)} {evidence}",
+            # The most drifted feature names the alert; the dashboard lists the others.
+            expr=f"topk by (job) (1, {FEATURE_PSI}) > {number(d.input_psi)} {evidence}",
             for_=t.drift_pending,
             severity="warning",
             summary=f"Input feature {{{{ $labels.feature }}}} drifted from training ({env})",
-            description=f"The live mean of feature {{{{ $labels.feature }}}} over {d.window} is {_value('%.2f')} training "
-            f"standard deviations from its training mean (threshold {number(d.input_mean_z)}).",
-            runbook="Check the clients' preprocessing (units, scaling, feature order) before blaming the world; "
-            "if the data really moved, retrain on recent data.",
+            description=f"Population stability index of input feature {{{{ $labels.feature }}}} over its training "
+            f"quantile bins is {_value()} over {d.window} (threshold {number(d.input_psi)}).",
+            runbook="Compare the feature's live and training bin shares on the dashboard; check the clients' "
+            "preprocessing (units, scaling, feature order) before blaming the world; if the data really moved, "
+            "retrain on recent data.",
         ),
         AlertRule(
             alert="ModelInfoMismatch",

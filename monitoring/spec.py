@@ -9,6 +9,8 @@ from typing import Annotated, Literal, Optional, Union
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from model.report import Task
+
 # Prometheus durations as the rules and configs take them ("30s", "5m", "1h"); one unit keeps them comparable.
 Duration = Annotated[str, Field(pattern=r"^[0-9]+(ms|s|m|h|d)$")]
 LabelName = Annotated[str, Field(pattern=r"^[a-zA-Z_][a-zA-Z0-9_]*$")]
@@ -43,11 +45,12 @@ class Drift(_Model):
     """Live traffic against the training statistics the server exposes as `modelship_reference_*`."""
 
     window: Duration = "30m"
-    # Population stability index of the predicted classes; 0.1 is a shift worth a look, 0.25 a large one.
+    # Population stability index of the predictions (classes, or a regression's quantile bins) against
+    # training; 0.1 is a shift worth a look, 0.25 a large one.
     prediction_psi: float = Field(0.2, gt=0)
-    # Largest tolerated |live mean - training mean| / training std of any single feature.
-    input_mean_z: float = Field(3.0, gt=0)
-    # Keeps ln() finite for a class that has no predictions in the window.
+    # Largest tolerated population stability index of any monitored input feature over its reference bins.
+    input_psi: float = Field(0.2, gt=0)
+    # Keeps ln() finite for a class or bin that has no rows in the window.
     psi_epsilon: float = Field(1e-4, gt=0, lt=0.01)
     # Drift is only judged on this many rows in the window: a handful of requests proves nothing.
     min_rows: int = Field(200, ge=1)
@@ -104,6 +107,8 @@ class Alerting(_Model):
 class MonitoringSpec(_Model):
     environment: str = Field(min_length=1)
     expected_model_id: str = Field(pattern=r"^[0-9a-f]{64}$")
+    # The served model's task (report.json `task`): which prediction series the server exposes.
+    task: Task = "multiclass"
     targets: Targets
     job: LabelName = "modelship"
     # Route templates (anchored regex) that the service alerts measure: inference, not probes or scrapes.
@@ -113,3 +118,8 @@ class MonitoringSpec(_Model):
     traffic: Traffic = Traffic()
     timing: Timing = Timing()
     alerting: Alerting = Alerting()
+
+    @property
+    def classifies(self) -> bool:
+        """Classification servers count predicted classes; a regression server counts prediction bins."""
+        return self.task != "regression"

@@ -11,8 +11,22 @@ from pathlib import Path
 from typing import Optional
 
 import httpx
+import numpy as np
 
 ROOT = Path(__file__).resolve().parents[2]
+
+
+def tflite_outputs(entry: Path, batch: np.ndarray) -> np.ndarray:
+    """The served TFLite file run directly on `batch` (cast to its input dtype): what the server must answer."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    interpreter = Interpreter(model_path=str(entry / "model.tflite"))
+    (detail,) = interpreter.get_input_details()
+    interpreter.resize_tensor_input(detail["index"], batch.shape)
+    interpreter.allocate_tensors()
+    interpreter.set_tensor(detail["index"], batch.astype(detail["dtype"]))
+    interpreter.invoke()
+    return interpreter.get_tensor(interpreter.get_output_details()[0]["index"])
 
 
 def free_port() -> int:

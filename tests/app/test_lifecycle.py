@@ -73,3 +73,21 @@ def test_bad_setting_is_named(entry):
     result = subprocess.run([sys.executable, "-m", "app", "--model", str(entry)], cwd=ROOT, capture_output=True,
                             text=True, timeout=60, env={"PATH": "/usr/bin:/bin", "MAX_BATCH": "zero"})
     assert result.returncode != 0 and "MAX_BATCH='zero'" in result.stderr, result.stderr
+
+
+@pytest.mark.parametrize("change,words", [
+    ({"input": {"name": "features", "dtype": "float32", "shape": [8, 8]}},
+     ["model.tflite does not match report.json", "input shape [64] (report.json signature: [8, 8])"]),
+    ({"input": {"name": "features", "dtype": "int32", "shape": [64]}},
+     ["input dtype float32 (report.json signature: int32)"]),
+    ({"output": {"name": "output_0", "dtype": "float32", "shape": [9]}},
+     ["a multiclass model outputs shape [10], signature.output.shape is [9]"]),
+], ids=["input-shape", "input-dtype", "output-shape"])
+def test_signature_that_misdescribes_the_model_never_starts(entry, tmp_path, change, words):
+    """report.json is what clients are told (metadata, /openapi.json): it must be what the TFLite file takes."""
+    changed = tmp_path / "entry"
+    shutil.copytree(entry, changed)
+    report = json.loads((changed / "report.json").read_text())
+    report["signature"].update(change)
+    (changed / "report.json").write_text(json.dumps(report))
+    _start_fails(changed, *words)

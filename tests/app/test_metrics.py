@@ -1,19 +1,11 @@
 """/metrics after known traffic: the contract's names (docs/contracts.md), with values that add up."""
 from __future__ import annotations
 
-import json
-
 import numpy as np
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
+from app_metrics import feature_bins, prediction_counts, report, scrape, series
 from app_server import Server
-
-
-def scrape(server: Server) -> dict[tuple[str, tuple], float]:
-    text = server.client.get("/metrics").text
-    return {(s.name, tuple(sorted(s.labels.items()))): s.value
-            for family in text_string_to_metric_families(text) for s in family.samples}
 
 
 def send_traffic(server: Server, digits: np.ndarray) -> np.ndarray:
@@ -21,36 +13,38 @@ def send_traffic(server: Server, digits: np.ndarray) -> np.ndarray:
     batches = [digits[:7], digits[7:39], digits[39:40]]
     assert server.client.post("/v1/models/model:predict", json={"instances": batches[0].tolist()}).status_code == 200
     assert server.client.post("/v2/models/model/infer", json={"inputs": [
-        {"name": "x", "shape": [32, 64], "datatype": "FP32", "data": batches[1].ravel().tolist()}]}).status_code == 200
+        {"name": "features", "shape": [32, 64], "datatype": "FP32", "data": batches[1].ravel().tolist()}]}).status_code == 200
     assert server.client.post("/v1/models/model/versions/1:predict", json={"inputs": batches[2].tolist()}).status_code == 200
     assert server.client.post("/v2/models/model/infer", json={"inputs": []}).status_code == 400
     return np.concatenate(batches)
 
 
 def check(samples, rows: np.ndarray, probabilities: np.ndarray, entry, requests: int) -> None:
-    report = json.loads((entry / "report.json").read_text())
+    r = report(entry)
     assert samples[("modelship_input_rows_total", ())] == len(rows)
-    for i in (0, 5, 63):
-        feature = (("feature", str(i)),)
-        assert samples[("modelship_input_feature_sum", feature)] == pytest.approx(rows[:, i].astype(float).sum())
-        assert samples[("modelship_input_feature_sum_squares", feature)] == pytest.approx((rows[:, i].astype(float) ** 2).sum())
-        assert samples[("modelship_reference_feature_mean", feature)] == pytest.approx(report["reference"]["feature_mean"][i])
-        assert samples[("modelship_reference_feature_std", feature)] == pytest.approx(report["reference"]["feature_std"][i])
-    counts = np.bincount(probabilities.argmax(1), minlength=10)
-    for name, count in zip(report["data"]["class_names"], counts):
-        assert samples.get(("modelship_predictions_total", (("class", name),)), 0) == count, name
-        assert samples[("modelship_reference_class_ratio", (("class", name),))] == pytest.approx(
-            report["reference"]["class_distribution"][int(name)])
+    bins = {(dict(labels)["feature"], dict(labels)["bin"]): value
+            for labels, value in series(samples, "modelship_input_feature_bin_total").items()}
+    assert bins == feature_bins(entry, rows)
+    ratios = {(dict(labels)["feature"], dict(labels)["bin"]): value
+              for labels, value in series(samples, "modelship_reference_feature_bin_ratio").items()}
+    assert ratios == {(str(f["index"]), str(b)): pytest.approx(ratio)
+                      for f in r["reference"]["features"] for b, ratio in enumerate(f["ratios"])}
+    name, expected = prediction_counts(entry, probabilities)
+    assert series(samples, name) == expected
+    for i, class_name in enumerate(r["data"]["class_names"]):
+        assert samples[("modelship_reference_class_ratio", (("class", class_name),))] == pytest.approx(
+            r["reference"]["class_distribution"][i])
     infer = "/v2/models/{name}/infer"
     assert samples[("modelship_requests_total", (("method", "POST"), ("route", infer), ("status", "200")))] == requests
     assert samples[("modelship_requests_total", (("method", "POST"), ("route", infer), ("status", "400")))] == requests
     assert samples[("modelship_request_duration_seconds_count", (("route", infer),))] == 2 * requests
     assert samples[("modelship_requests_in_flight", ())] == 1  # the scrape itself
-    info = {dict(labels)["model_id"]: dict(labels) for (name, labels), value in samples.items()
-            if name == "modelship_model_info" and value == 1}
-    labels = info[report["model_id"]]
-    assert labels["format"] == "tflite" and labels["version"] == "1" and labels["gate_passed"] == "true"
-    assert float(labels["accuracy"]) == pytest.approx(report["metrics"]["tflite"]["accuracy"], abs=1e-4)
+    info = {dict(labels)["model_id"]: dict(labels) for labels, value in series(samples, "modelship_model_info").items()
+            if value == 1}
+    labels = info[r["model_id"]]
+    assert labels["format"] == "tflite" and labels["task"] == "multiclass" and labels["gate_passed"] == "true"
+    assert float(labels["accuracy"]) == pytest.approx(r["metrics"]["tflite"]["accuracy"], abs=1e-4)
+    assert float(labels["f1_macro"]) == pytest.approx(r["metrics"]["tflite"]["f1_macro"], abs=1e-4)
 
 
 def test_metrics_after_traffic(entry, digits, reference):

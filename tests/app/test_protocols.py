@@ -93,7 +93,7 @@ def test_v2_infer_versioned_integer_input_and_requested_output(server, digits, r
     tflite, _ = reference
     rows = digits[:3]
     output_name = server.client.get("/v2/models/model").json()["outputs"][0]["name"]
-    request = {"inputs": [{"name": "any", "shape": [3, N_FEATURES], "datatype": "INT32", "data": rows.astype(int).tolist()}],
+    request = {"inputs": [{"name": "features", "shape": [3, N_FEATURES], "datatype": "INT32", "data": rows.astype(int).tolist()}],
                "outputs": [{"name": output_name}]}
     answer = server.client.post("/v2/models/model/versions/1/infer", json=request)
     assert answer.status_code == 200, answer.text
@@ -114,4 +114,15 @@ def test_openapi_describes_every_route(server):
         assert name in schemas
     infer = doc["paths"]["/v2/models/{name}/infer"]["post"]
     assert infer["requestBody"]["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/InferenceRequest"}
-    assert "413" in infer["responses"]
+    assert "408" in infer["responses"] and "413" in infer["responses"]
+
+
+@pytest.mark.parametrize("method", ["classify", "regress"])
+@pytest.mark.parametrize("version", ["", "/versions/1"])
+def test_classify_and_regress_say_predict_only(server, method, version):
+    """TF Serving clients learn why, instead of a bare 404."""
+    answer = server.client.post(f"/v1/models/model{version}:{method}", json={"examples": [{"x": 1.0}]})
+    assert answer.status_code == 501, answer.text
+    assert answer.json()["error"] == (f"{method} is not served: model 'model' is served through :predict only "
+                                      "(POST /v1/models/model:predict with `instances` or `inputs`)")
+    assert server.client.post(f"/v1/models/other:{method}", json={}).status_code == 404

@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parents[2]
 REQUIRED_PLUGINS = {"docker-build": "0.0.22"}
 DYNAMIC_PROVIDER_HOST = "pulumi-resource-pulumi-python"
 STACK_LABEL = "ai.modelship.stack"
-LINKED = ("__main__.py", "infra", "model", "app", "monitoring", "toolchain", "policy", "venv")
+LINKED = ("__main__.py", "infra", "model", "app", "monitoring", "toolchain", "policy", "venv", "examples")
 
 
 def missing_toolchain() -> list[str]:

@@ -74,3 +74,12 @@ def test_search_off_trains_only_the_config_itself():
     off = config.parse({"model": {"overrides": {"epochs": 1}, "search": False}}, "dev")
     assert on.model.training_overrides() == {"epochs": 1}
     assert off.model.training_overrides() == {"epochs": 1, "search": []}
+
+
+def test_input_drift_is_judged_by_input_psi_and_the_removed_mean_shift_key_is_refused():
+    assert config.parse({"monitoring": {"drift": {"inputPsi": 0.1}}}, "dev").monitoring.drift.input_psi == 0.1
+    with pytest.raises(config.ConfigError) as err:
+        config.parse({"monitoring": {"drift": {"featureMeanZ": 3.0, "inputPsi": 0}}}, "dev")
+    message = str(err.value)
+    assert "  - modelship:monitoring.drift.featureMeanZ: unknown key" in message, message
+    assert "  - modelship:monitoring.drift.inputPsi: Input should be greater than 0" in message, message

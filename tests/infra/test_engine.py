@@ -54,7 +54,7 @@ def config(model: dict = MODEL, **gate) -> dict:
 
 def answer(outputs: dict) -> httpx.Response:
     endpoint = outputs["endpoint"].value
-    body = {"inputs": [{"name": "input", "shape": [1, 64], "datatype": "FP32", "data": [0.0] * 64}]}
+    body = {"inputs": [{"name": "features", "shape": [1, 64], "datatype": "FP32", "data": [0.0] * 64}]}
     return httpx.post(f"{endpoint}/v2/models/model/infer", json=body, timeout=10)
 
 

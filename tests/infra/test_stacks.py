@@ -18,7 +18,7 @@ from tests.infra.harness import CONTAINER, DIGEST, IMAGE, NETWORK, ROOT, Run, qu
 from tests.infra.registry import free_port, local_registry, push_labelled
 
 sys.path.insert(0, str(ROOT / "policy"))
-import rules  # noqa: E402  (policy/rules.py: the pack's checks as plain functions)
+import checks  # noqa: E402  (policy/checks.py: the pack's checks as plain functions)
 
 BUILT = "docker-build:index:Image"
 DEPLOYMENT = "kubernetes:apps/v1:Deployment"
@@ -76,10 +76,10 @@ def server_deployment(run: Run) -> dict:
 def check_policies(run: Run, stack: str) -> list[str]:
     problems = []
     for r in run.resources:
-        for _, rule in rules.ALWAYS.values():
+        for _, rule in checks.ALWAYS.values():
             problems += rule(r.urn, r.type, r.inputs)
-        if stack in rules.PINNED_STACKS:
-            problems += rules.digest_pinned(r.urn, r.type, r.inputs)
+        if stack in checks.PINNED_STACKS:
+            problems += checks.digest_pinned(r.urn, r.type, r.inputs)
     return problems
 
 
@@ -248,8 +248,8 @@ def test_policy_rejects_an_unhardened_deployment_and_a_latest_tag():
     deployment = {"spec": {"template": {"metadata": {"annotations": {}}, "spec": {"containers": [
         {"name": "server", "image": "localhost:5001/modelship/server:latest"}]}}}}
     urn = f"urn:pulumi:prod::modelship::modelship:infra:KubernetesWorkload${DEPLOYMENT}::server-deployment"
-    problems = [p for _, rule in rules.ALWAYS.values() for p in rule(urn, DEPLOYMENT, deployment)]
-    problems += rules.digest_pinned(urn, DEPLOYMENT, deployment)
+    problems = [p for _, rule in checks.ALWAYS.values() for p in rule(urn, DEPLOYMENT, deployment)]
+    problems += checks.digest_pinned(urn, DEPLOYMENT, deployment)
     text = "\n".join(problems)
     for expected in ("not 'true'", "latest", "no readinessProbe", "no livenessProbe", "no cpu limit",
                      "no memory limit", "may run as root", "not pinned by digest"):

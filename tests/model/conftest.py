@@ -15,6 +15,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from model import Store, StoreEntry, TrainConfig, trained_entry  # noqa: E402
+from model_helpers import TASK_CONFIGS, user_config  # noqa: E402
 
 QUICK = {"epochs": 3, "export": {"int8": True}}
 
@@ -39,3 +40,23 @@ def quick_config_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def quick_entry(store_root: Path, quick_config: TrainConfig) -> StoreEntry:
     return trained_entry(quick_config, Store(store_root))
+
+
+@pytest.fixture(scope="session")
+def binary_config() -> TrainConfig:
+    return user_config(TASK_CONFIGS["binary"])
+
+
+@pytest.fixture(scope="session")
+def regression_config() -> TrainConfig:
+    return user_config(TASK_CONFIGS["regression"])
+
+
+@pytest.fixture(scope="session")
+def binary_entry(store_root: Path, binary_config: TrainConfig) -> StoreEntry:
+    return trained_entry(binary_config, Store(store_root))
+
+
+@pytest.fixture(scope="session")
+def regression_entry(store_root: Path, regression_config: TrainConfig) -> StoreEntry:
+    return trained_entry(regression_config, Store(store_root))

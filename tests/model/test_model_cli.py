@@ -65,10 +65,10 @@ def test_bad_override_and_bad_thresholds(tmp_path: Path, quick_config_file: Path
     proc = model_cli("train", "--config", str(quick_config_file), "--set", "epochs", "--store", str(tmp_path))
     assert proc.returncode == 2 and "expected KEY=VALUE" in proc.stderr
     thresholds = tmp_path / "t.yaml"
-    thresholds.write_text("accuracy: 2\nf1: 0.5\n")
+    thresholds.write_text("accuracy: 2\nf2: 0.5\n")
     proc = model_cli("gate", "--config", str(quick_config_file), "--thresholds", str(thresholds), "--store", str(tmp_path))
     assert proc.returncode == 2 and str(thresholds) in proc.stderr
-    assert "accuracy:" in proc.stderr and "f1: unknown metric" in proc.stderr
+    assert "accuracy:" in proc.stderr and "f2: unknown metric" in proc.stderr
 
 
 def test_bad_data_names_the_file(tmp_path: Path) -> None:

@@ -216,3 +216,30 @@ def test_missing_path(tmp_path: Path) -> None:
 
 def test_unknown_bundled_name() -> None:
     expect_error(DataConfig(name="cifar"), "'cifar' is not bundled")
+
+
+def test_digits_source_names_no_machine_path() -> None:
+    data = load(DataConfig())
+    assert data.source == "sklearn:digits" and data.task == "multiclass"
+    assert (data.input_shape, data.input_dtype, data.x_train.dtype) == ((64,), "float32", np.float32)
+
+
+def test_binary_labels_in_files_must_be_0_or_1(tmp_path: Path) -> None:
+    cfg = npz_case(tmp_path)
+    with pytest.raises(DataError) as caught:
+        load(cfg, task="binary")
+    assert f"{cfg.path}[y_train]" in str(caught.value) and "binary labels must be 0 or 1" in str(caught.value)
+
+
+def test_regression_targets_from_files(tmp_path: Path) -> None:
+    targets = np.linspace(-1.5, 2.5, 60)
+    cfg = npz_case(tmp_path, y_train=targets, y_test=np.full(20, 0.25))
+    data = load(cfg, task="regression")
+    assert data.n_classes == 0 and data.class_names == [] and data.y_test.dtype == np.float32
+    assert np.allclose(np.sort(np.concatenate([data.y_train, data.y_val])), targets.astype(np.float32))
+
+
+def test_a_relative_path_is_under_the_root(tmp_path: Path) -> None:
+    np.savez(tmp_path / "tiny.npz", **mnist_like())
+    data = load(DataConfig(name="tiny", path="tiny.npz"), root=tmp_path)
+    assert data.source == "tiny.npz" and data.n_features == 36

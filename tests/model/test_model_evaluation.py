@@ -6,33 +6,14 @@ import pytest
 from sklearn.metrics import (accuracy_score, confusion_matrix, log_loss, multilabel_confusion_matrix,
                              precision_recall_fscore_support)
 
-from model.data import load
+from model.build import identify
 from model.evaluate import metrics
-from model.report import FormatMetrics
+from model.report import MulticlassMetrics
 from model.store import StoreEntry
+from model_helpers import run_saved_model, run_tflite
 
 
-def run_tflite(path, x: np.ndarray) -> np.ndarray:
-    """The artifact run the way the server runs it, independently of model/evaluate.py."""
-    from ai_edge_litert.interpreter import Interpreter
-
-    interpreter = Interpreter(model_path=str(path))
-    inp, out = interpreter.get_input_details()[0], interpreter.get_output_details()[0]
-    interpreter.resize_tensor_input(inp["index"], list(x.shape))
-    interpreter.allocate_tensors()
-    interpreter.set_tensor(inp["index"], x.astype(np.float32))
-    interpreter.invoke()
-    return interpreter.get_tensor(out["index"]).astype(np.float64)
-
-
-def run_saved_model(path, x: np.ndarray) -> np.ndarray:
-    import tensorflow as tf
-
-    loaded = tf.saved_model.load(str(path))
-    return loaded.serve(tf.constant(x, tf.float32)).numpy().astype(np.float64)
-
-
-def assert_matches_sklearn(m: FormatMetrics, y: np.ndarray, proba: np.ndarray) -> None:
+def assert_matches_sklearn(m: MulticlassMetrics, y: np.ndarray, proba: np.ndarray) -> None:
     pred = proba.argmax(axis=1)
     labels = list(range(proba.shape[1]))
     assert m.accuracy == accuracy_score(y, pred)
@@ -53,7 +34,7 @@ def assert_matches_sklearn(m: FormatMetrics, y: np.ndarray, proba: np.ndarray) -
 @pytest.mark.parametrize("fmt", ["tflite", "saved_model", "tflite_int8"])
 def test_report_equals_sklearn_on_the_artifacts_predictions(quick_entry: StoreEntry, fmt: str) -> None:
     report = quick_entry.report
-    data = load(report.config.data)
+    data = identify(report.config)[1]
     path = quick_entry.path / report.artifacts[fmt]
     proba = run_saved_model(path, data.x_test) if fmt == "saved_model" else run_tflite(path, data.x_test)
     assert_matches_sklearn(report.metrics[fmt], data.y_test, proba)
@@ -65,7 +46,7 @@ def test_metrics_with_a_class_never_predicted_and_one_absent() -> None:
     proba = rng.dirichlet(np.ones(4), 200)
     proba[:, 2] = 0.0  # class 2 never predicted
     proba /= proba.sum(axis=1, keepdims=True)
-    m = metrics(y, proba, ["a", "b", "c", "d"])
+    m = metrics("multiclass", y, proba, ["a", "b", "c", "d"])
     assert_matches_sklearn(m, y, proba)
     assert m.per_class[2].precision == 0.0 and m.per_class[3].support == 0
     assert m.min_class_recall == min(c.recall for c in m.per_class[:3])
@@ -82,7 +63,7 @@ def test_quantized_model_is_evaluated_on_its_own(quick_entry: StoreEntry) -> Non
     assert np.int8 in dtypes, "the int8 artifact holds no int8 tensors: it was not quantised"
     assert report.sizes["tflite_int8"] < report.sizes["tflite"]
 
-    data = load(report.config.data)
+    data = identify(report.config)[1]
     float_proba = run_tflite(quick_entry.path / "model.tflite", data.x_test)
     int8_proba = run_tflite(int8_path, data.x_test)
     assert not np.array_equal(float_proba, int8_proba)

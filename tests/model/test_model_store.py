@@ -53,14 +53,19 @@ def test_entries_are_complete_and_verified(quick_entry: StoreEntry) -> None:
                  "model_card.md", "confusion_matrix.png", "training_curves.png"):
         assert name in files, f"{name} missing from checksums.json"
     report = json.loads((quick_entry.path / "report.json").read_text())
-    for key in ("model_id", "created", "config", "data", "artifacts", "serving_format", "metrics", "reference",
-                "training", "durations", "versions"):
+    for key in ("model_id", "created", "task", "config", "signature", "data", "artifacts", "serving_format",
+                "metrics", "reference", "training", "durations", "versions"):
         assert key in report, f"report.json lacks {key} (docs/contracts.md)"
+    assert report["task"] == "multiclass" and {m["task"] for m in report["metrics"].values()} == {"multiclass"}
+    assert report["signature"]["input"] == {"name": "features", "dtype": "float32", "shape": [64]}
+    assert report["signature"]["output"]["shape"] == [10] and report["data"]["n_features"] == 64
     assert report["artifacts"] == {"saved_model": "saved_model", "tflite": "model.tflite", "tflite_int8": "model_int8.tflite"}
     assert set(report["metrics"]) == {"saved_model", "tflite", "tflite_int8"}
-    assert len(report["reference"]["feature_mean"]) == report["data"]["n_features"] == 64
     assert abs(sum(report["reference"]["class_distribution"]) - 1) < 1e-9
-    assert min(report["reference"]["feature_std"]) >= 1e-6  # digits has blank pixels: the floor applies
+    # The ten most variable pixels (monitor.features' default), each with at most nine interior edges.
+    features = report["reference"]["features"]
+    assert len(features) == 10 and all(len(f["edges"]) <= 9 and len(f["ratios"]) == len(f["edges"]) + 1 for f in features)
+    assert report["reference"]["prediction"] is None
     assert set(report["versions"]) >= {"tensorflow", "keras", "python"}
     assert set(report["training"]["history"]) == {"loss", "accuracy", "val_loss", "val_accuracy"}
 

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import math
 import re
+from bisect import bisect_right
 from dataclasses import dataclass, field
+from statistics import NormalDist
 from typing import Any
 
 from app.metrics import LATENCY_BUCKETS
@@ -22,7 +24,6 @@ INSTANCE = {**JOB, "instance": "model:8080"}
 ROUTE = {**INSTANCE, "route": "/v2/models/{name}/infer"}
 INFER = {**ROUTE, "method": "POST"}
 STEPS = 40  # samples per series, one a minute
-CLASSES = [str(c) for c in range(10)]
 
 SPEC = MonitoringSpec(
     environment="test",
@@ -32,6 +33,8 @@ SPEC = MonitoringSpec(
     drift=Drift(window="10m", min_rows=200),
     timing=Timing(evaluation_interval="1m", window="5m", pending="5m", down_pending="1m", drift_pending="10m"),
 )
+# The same stack serving a model of each task: the rules differ in their prediction drift only.
+SPECS = {task: SPEC.model_copy(update={"task": task}) for task in ("multiclass", "binary", "regression")}
 
 
 def series(name: str, labels: dict[str, str], values: str) -> dict[str, str]:
@@ -183,59 +186,156 @@ def psi(p: list[float], q: list[float], eps: float) -> float:
     return sum((pi - qi) * math.log((pi + eps) / (qi + eps)) for pi, qi in zip(p, q))
 
 
-def _predictions(per_minute: list[float], reference: list[float]) -> list[dict[str, str]]:
-    out = [series("modelship_reference_class_ratio", {**INSTANCE, "class": c}, gauge(r)) for c, r in zip(CLASSES, reference)]
-    # Classes that never occur get no series at all: the rule must count them as share 0.
-    out += [series("modelship_predictions_total", {**INSTANCE, "class": c}, counter(n)) for c, n in zip(CLASSES, per_minute) if n]
-    out.append(series("modelship_input_rows_total", INSTANCE, counter(sum(per_minute))))
+def shares(counts: list[float]) -> list[float]:
+    return [n / sum(counts) for n in counts]
+
+
+@dataclass(frozen=True)
+class Binned:
+    """A quantity the server counts per training quantile bin (an input feature, a regression's predictions),
+    trained on Normal(mean, std): its edges are the training deciles, each bin holds a tenth of training."""
+
+    mean: float
+    std: float
+    bins: int = 10
+
+    @property
+    def edges(self) -> list[float]:
+        training = NormalDist(self.mean, self.std)
+        return [training.inv_cdf(q / self.bins) for q in range(1, self.bins)]
+
+    @property
+    def ratios(self) -> list[float]:
+        return [1 / self.bins] * self.bins
+
+    def counts(self, mean: float, rows: float) -> list[float]:
+        """Bin counts of `rows` values spread evenly over Normal(mean, std)'s quantiles (deterministic live
+        traffic), binned as the server bins: `searchsorted(edges, v, side="right")`."""
+        live, edges, n = NormalDist(mean, self.std), self.edges, math.ceil(rows)
+        counts = [0.0] * self.bins
+        for i in range(n):
+            counts[bisect_right(edges, live.inv_cdf((i + 0.5) / n))] += 1
+        return counts
+
+
+def _counted(counter_name: str, reference_name: str, categories: list[dict[str, str]], reference: list[float],
+             per_minute: list[float]) -> list[dict[str, str]]:
+    """A reference gauge for every category, and a counter for each category the live traffic reaches: a
+    category that never occurs has no series at all, and the rules must count it as share 0."""
+    out = [series(reference_name, {**INSTANCE, **c}, gauge(r)) for c, r in zip(categories, reference)]
+    out += [series(counter_name, {**INSTANCE, **c}, counter(n)) for c, n in zip(categories, per_minute) if n]
     return out
 
 
-def prediction_drift(spec: MonitoringSpec) -> list[Case]:
-    d = spec.drift
-    reference = [0.1] * 10
-    per_minute_needed = math.ceil(d.min_rows / _minutes(d.window)) * 2
-    skewed = [per_minute_needed * 0.55] + [per_minute_needed * 0.05] * 8 + [0.0]
-    expected = psi([n / sum(skewed) for n in skewed], reference, d.psi_epsilon)
+def _rows(per_minute: float) -> dict[str, str]:
+    return series("modelship_input_rows_total", INSTANCE, counter(per_minute))
+
+
+def _drift_rows(spec: MonitoringSpec) -> int:
+    """Rows a minute that make twice `min_rows` over the drift window."""
+    return math.ceil(spec.drift.min_rows / _minutes(spec.drift.window)) * 2
+
+
+def _drift_at(spec: MonitoringSpec) -> str:
+    return f"{_minutes(spec.drift.window) + _minutes(spec.timing.drift_pending) + 2}m"
+
+
+def _classes(per_minute: list[float], reference: list[float]) -> list[dict[str, str]]:
+    names = [{"class": str(c)} for c in range(len(reference))]
+    return [*_counted("modelship_predictions_total", "modelship_reference_class_ratio", names, reference, per_minute),
+            _rows(sum(per_minute))]
+
+
+def class_drift(spec: MonitoringSpec) -> list[Case]:
+    d, rows = spec.drift, _drift_rows(spec)
+    if spec.task == "binary":
+        reference, skew = [0.6, 0.4], [0.9, 0.1]
+        skew_name = "the positive class falls from 40% to 10%"
+    else:
+        reference, skew = [0.1] * 10, [0.55] + [0.05] * 8 + [0.0]
+        skew_name = "one class takes over, another vanishes"
+    skewed = [rows * share for share in skew]
+    expected = psi(shares(skewed), reference, d.psi_epsilon)
     assert expected > d.prediction_psi, "the skewed case must cross the threshold"
-    matching = [per_minute_needed * r for r in reference]
     few = [n / 10 for n in skewed]  # the same skew on too few rows to judge
-    at = f"{_minutes(d.window) + _minutes(spec.timing.drift_pending) + 2}m"
     return [
-        Case("one class takes over, another vanishes", _predictions(skewed, reference), at, fires=[(JOB, expected)],
+        Case(skew_name, _classes(skewed, reference), _drift_at(spec), fires=[(JOB, expected)],
              still_pending_at=(f"{_minutes(d.window)}m",)),
-        Case("classes as in training", _predictions(matching, reference), at),
-        Case("skewed but below min_rows", _predictions(few, reference), at),
+        Case("classes as in training", _classes([rows * r for r in reference], reference), _drift_at(spec)),
+        Case("skewed but below min_rows", _classes(few, reference), _drift_at(spec)),
     ]
 
 
-def _inputs(rows_per_minute: float, live_mean: list[float], mean: list[float], std: list[float]) -> list[dict[str, str]]:
-    out = [series("modelship_input_rows_total", INSTANCE, counter(rows_per_minute))]
-    for i, (live, m, s) in enumerate(zip(live_mean, mean, std)):
-        feature = {**INSTANCE, "feature": str(i)}
-        out += [
-            series("modelship_input_feature_sum", feature, counter(rows_per_minute * live)),
-            series("modelship_reference_feature_mean", feature, gauge(m)),
-            series("modelship_reference_feature_std", feature, gauge(s)),
-        ]
-    return out
+# A regression's predictions on diabetes-like targets (around 150, spread 75).
+PREDICTIONS = Binned(mean=150.0, std=75.0)
+
+
+def _prediction_bins(per_minute: list[float]) -> list[dict[str, str]]:
+    bins = [{"bin": str(b)} for b in range(PREDICTIONS.bins)]
+    return [
+        *_counted("modelship_prediction_bin_total", "modelship_reference_prediction_bin_ratio", bins, PREDICTIONS.ratios,
+                  per_minute),
+        _rows(sum(per_minute)),
+    ]
+
+
+def regression_drift(spec: MonitoringSpec) -> list[Case]:
+    d, rows = spec.drift, _drift_rows(spec)
+    shifted = PREDICTIONS.counts(PREDICTIONS.mean + PREDICTIONS.std, rows)
+    expected = psi(shares(shifted), PREDICTIONS.ratios, d.psi_epsilon)
+    assert expected > d.prediction_psi, "the shifted case must cross the threshold"
+    return [
+        Case("predictions one training std higher", _prediction_bins(shifted), _drift_at(spec), fires=[(JOB, expected)],
+             still_pending_at=(f"{_minutes(d.window)}m",)),
+        Case("predictions as in training", _prediction_bins(PREDICTIONS.counts(PREDICTIONS.mean, rows)), _drift_at(spec)),
+        Case("shifted but below min_rows", _prediction_bins(PREDICTIONS.counts(PREDICTIONS.mean + PREDICTIONS.std, rows / 20)),
+             _drift_at(spec)),
+    ]
+
+
+def prediction_drift(spec: MonitoringSpec) -> list[Case]:
+    return class_drift(spec) if spec.classifies else regression_drift(spec)
+
+
+# Monitored input features by flat index, in raw units: mostly negative, mixed-sign, and large negative values
+# (a running sum of such values would fall; the server's bin counters only grow, whatever the sign).
+FEATURES = {"3": Binned(mean=-2.0, std=1.0), "17": Binned(mean=0.0, std=1.0), "40": Binned(mean=-1e6, std=3e5)}
+
+
+def _features(spec: MonitoringSpec, rows: float, live_mean: dict[str, float]) -> tuple[list[dict[str, str]], dict[str, float]]:
+    """The series of every monitored feature with live values around `live_mean` (training mean if absent),
+    and the PSI the rules should find per feature."""
+    out, expected = [_rows(rows)], {}
+    for index, feature in FEATURES.items():
+        counts = feature.counts(live_mean.get(index, feature.mean), rows)
+        bins = [{"feature": index, "bin": str(b)} for b in range(feature.bins)]
+        out += _counted("modelship_input_feature_bin_total", "modelship_reference_feature_bin_ratio", bins, feature.ratios, counts)
+        expected[index] = psi(shares(counts), feature.ratios, spec.drift.psi_epsilon)
+    return out, expected
 
 
 def input_drift(spec: MonitoringSpec) -> list[Case]:
-    d = spec.drift
-    mean, std = [5.0, 10.0, 0.0], [2.0, 4.0, 0.5]
-    z = d.input_mean_z + 1
-    # Shifted up: the server's feature sums are counters, so rate() reads a falling sum as a restart.
-    shifted = [mean[0] + std[0] * d.input_mean_z / 2, mean[1] + std[1] * z, mean[2]]
-    within = [m + s * d.input_mean_z / 2 for m, s in zip(mean, std)]
-    rows = math.ceil(d.min_rows / _minutes(d.window)) * 2
-    at = f"{_minutes(d.window) + _minutes(spec.timing.drift_pending) + 2}m"
+    d, rows = spec.drift, _drift_rows(spec)
+    # Feature 17 (mixed sign) moves one std down, into negative values; feature 3 (negative) moves a little.
+    moved = {"17": -1.0, "3": -2.1}
+    moved_series, moved_psi = _features(spec, rows, moved)
+    assert moved_psi["17"] > d.input_psi > moved_psi["3"], moved_psi
+    # Feature 40's values all fall below its lowest training bin: nine of its bins see no row at all.
+    below = {"40": -1e6 - 10 * 3e5}
+    below_series, below_psi = _features(spec, rows, below)
+    assert max(below_psi, key=below_psi.get) == "40" and below_psi["40"] > d.input_psi, below_psi
+    same_series, same_psi = _features(spec, rows, {})
+    assert max(same_psi.values()) < d.input_psi / 4, same_psi
+    few_series, _ = _features(spec, rows / 20, moved)
+    at = _drift_at(spec)
     return [
-        # Only the most shifted feature is named.
-        Case("feature 1 shifted", _inputs(rows, shifted, mean, std), at, fires=[({**JOB, "feature": "1"}, z)],
+        # Only the most drifted feature is named.
+        Case("mixed-sign feature 17 moves into negative values", moved_series, at, fires=[({**JOB, "feature": "17"}, moved_psi["17"])],
              still_pending_at=(f"{_minutes(d.window)}m",)),
-        Case("every feature within half the threshold", _inputs(rows, within, mean, std), at),
-        Case("shifted but below min_rows", _inputs(rows / 20, shifted, mean, std), at),
+        Case("large negative feature 40 below its lowest training bin", below_series, at,
+             fires=[({**JOB, "feature": "40"}, below_psi["40"])]),
+        Case("negative and mixed-sign features as in training", same_series, at),
+        Case("drifted but below min_rows", few_series, at),
     ]
 
 

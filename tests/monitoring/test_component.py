@@ -16,7 +16,7 @@ from monitoring import MonitoringSpec
 from tests.infra.harness import CONTAINER, ROOT, Run, run_function
 
 sys.path.insert(0, str(ROOT / "policy"))
-import rules as policy  # noqa: E402  (policy/rules.py: the pack's checks as plain functions)
+import checks as policy  # noqa: E402  (policy/checks.py: the pack's checks as plain functions)
 
 MODEL_ID = "ab" * 32
 COMPONENT = "modelship:infra:Monitoring"
@@ -170,7 +170,8 @@ def test_args_from_each_stacks_config():
     for stack in ("dev", "staging", "prod"):
         raw = yaml.safe_load((ROOT / f"Pulumi.{stack}.yaml").read_text())["config"]
         cfg = StackConfig.model_validate({k.split(":", 1)[1]: v for k, v in raw.items()})
-        args = monitoring_args(cfg, stack, MODEL_ID, network_name="net", namespace=cfg.kubernetes.namespace, workload_selector=SELECTOR)
+        args = monitoring_args(cfg, stack, MODEL_ID, task="multiclass", network_name="net", namespace=cfg.kubernetes.namespace,
+                               workload_selector=SELECTOR)
         assert args.target == cfg.target and args.spec.slo.availability == cfg.monitoring.slo.availability
         assert args.spec.traffic.expected is (stack == "prod")
         if cfg.target == "kubernetes":
@@ -184,7 +185,7 @@ def test_args_carry_every_monitoring_key_of_the_config():
         "target": "kubernetes",
         "registry": {"kind": "external"},
         "monitoring": {
-            "drift": {"window": "1h", "predictionPsi": 0.1, "featureMeanZ": 2.5, "minRows": 50},
+            "drift": {"window": "1h", "predictionPsi": 0.1, "inputPsi": 0.25, "minRows": 50},
             "traffic": {"expected": True, "minRps": 0.5},
             "alerting": {"webhookUrl": "http://hooks.internal:9000/alert"},
             "alertmanagerPort": 19093,
@@ -192,9 +193,10 @@ def test_args_carry_every_monitoring_key_of_the_config():
             "operatorLabels": {"release": "prom"},
         },
     })
-    args = monitoring_args(cfg, "staging", MODEL_ID, namespace="modelship", workload_selector=SELECTOR)
+    args = monitoring_args(cfg, "staging", MODEL_ID, task="regression", namespace="modelship", workload_selector=SELECTOR)
     drift = args.spec.drift
-    assert (drift.window, drift.prediction_psi, drift.input_mean_z, drift.min_rows) == ("1h", 0.1, 2.5, 50)
+    assert (drift.window, drift.prediction_psi, drift.input_psi, drift.min_rows) == ("1h", 0.1, 0.25, 50)
+    assert args.spec.task == "regression"
     assert args.spec.traffic.expected is True and args.spec.traffic.min_rps == 0.5
     assert args.spec.alerting.webhook_url == "http://hooks.internal:9000/alert"
     assert args.alertmanager_port == 19093 and args.operator is True and args.operator_labels == {"release": "prom"}

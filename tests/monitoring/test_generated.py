@@ -12,7 +12,7 @@ from pydantic import ValidationError
 
 from monitoring import Alerting, Drift, DnsTargets, MonitoringSpec, Slo, StaticTargets, Timing, Traffic, render
 from monitoring.bundle import to_yaml
-from monitoring.rules import CLASS_SHARE, FEATURE_MEAN, ROWS, alert_rules, recording_rules
+from monitoring.rules import CLASSES, FEATURE_BINS, PREDICTION_BINS, ROWS, alert_rules, recording_rules
 from tests.monitoring.tools import run
 
 MODEL_ID = "0123456789abcdef" * 4
@@ -20,15 +20,20 @@ ALERTS = {"ModelEndpointDown", "ModelErrorRatioHigh", "ModelLatencyP99High", "Mo
           "ModelPredictionDrift", "ModelInputDrift", "ModelInfoMismatch"}
 
 SPECS = {
-    # A dev stack on Docker: defaults everywhere.
+    # A dev stack on Docker: defaults everywhere (a multi-class model).
     "docker-dev": MonitoringSpec(environment="dev", expected_model_id=MODEL_ID, targets=StaticTargets(addresses=["model:8080"])),
-    # A prod stack on Kubernetes: pods discovered, traffic expected, a webhook, its own objectives.
+    # A regression model on a dev stack: prediction drift over the training predictions' quantile bins.
+    "docker-regression": MonitoringSpec(
+        environment="dev", expected_model_id=MODEL_ID, task="regression", targets=StaticTargets(addresses=["model:8080"])
+    ),
+    # A prod stack on Kubernetes serving a binary classifier: pods discovered, traffic expected, a webhook, its own objectives.
     "kubernetes-prod": MonitoringSpec(
         environment="prod",
         expected_model_id=MODEL_ID,
+        task="binary",
         targets=DnsTargets(names=["modelship-server-pods.modelship-prod.svc.cluster.local"], port=8080),
         slo=Slo(availability=0.999, latency_p99_seconds=0.1),
-        drift=Drift(window="1h", prediction_psi=0.1, input_mean_z=2.5, min_rows=1000),
+        drift=Drift(window="1h", prediction_psi=0.1, input_psi=0.25, min_rows=1000),
         traffic=Traffic(expected=True, min_rps=0.5),
         alerting=Alerting(alertmanagers=["alertmanager.monitoring.svc:9093"], webhook_url="http://pager.internal:8080/hook"),
     ),
@@ -68,11 +73,26 @@ def test_thresholds_come_from_the_spec():
     assert exprs["ModelErrorRatioHigh"].endswith("> 0.001")
     assert exprs["ModelLatencyP99High"].endswith("> 0.1")
     assert "> 0.1 and on(job) job:modelship_input_rows:increase >= 1000" in exprs["ModelPredictionDrift"]
-    assert "> 2.5 and on(job)" in exprs["ModelInputDrift"]
+    assert "> 0.25 and on(job) job:modelship_input_rows:increase >= 1000" in exprs["ModelInputDrift"]
     assert exprs["ModelNoTraffic"].endswith("> 0.5")
     assert f'model_id!="{MODEL_ID}"' in exprs["ModelInfoMismatch"]
-    raw = [r.expr for r in recording_rules(spec) if r.record in (ROWS, CLASS_SHARE, FEATURE_MEAN)]
+    raw = [r.expr for r in recording_rules(spec) if r.record in (ROWS, CLASSES.share, FEATURE_BINS.share)]
     assert len(raw) == 3 and all(e.count("[1h]") == 2 or "increase(" in e for e in raw), raw
+
+
+@pytest.mark.parametrize("name", sorted(SPECS))
+def test_prediction_drift_reads_the_series_of_the_task(name):
+    """A classifier's PSI comes from its class counters, a regression's from its prediction bins; the
+    server of one task never exposes the other's, so rules over them would stay silent for ever."""
+    spec = SPECS[name]
+    exprs = " ".join(r.expr for r in recording_rules(spec))
+    used, unused = (CLASSES, PREDICTION_BINS) if spec.task != "regression" else (PREDICTION_BINS, CLASSES)
+    assert used.counter in exprs and used.reference in exprs
+    assert unused.counter not in exprs and unused.reference not in exprs
+    assert [r.record for r in recording_rules(spec)].count("job:modelship_prediction_psi:window") == 1
+    # Input drift is the same whatever the task: per-feature bins, never the removed mean/std series.
+    assert FEATURE_BINS.counter in exprs and FEATURE_BINS.reference in exprs
+    assert "feature_sum" not in exprs and "feature_mean" not in exprs
 
 
 def test_alertmanager_config_passes_amtool(written):
@@ -111,10 +131,14 @@ def test_dashboard_is_provisionable_and_covers_the_brief(written):
         assert p["datasource"] == {"type": "prometheus", "uid": "${datasource}"}
         assert p["targets"], p["title"]
     exprs = " ".join(t["expr"] for p in panels for t in p["targets"])
+    predicted = PREDICTION_BINS if spec.task == "regression" else CLASSES
     for needed in ("modelship_requests_total", "job:modelship_inference_errors:ratio", "histogram_quantile(0.99",
-                   "job_class:modelship_predictions:share", "job_class:modelship_reference_class:share",
-                   "job:modelship_prediction_psi:window", "job:modelship_input_shift:max_z", "modelship_model_info"):
+                   predicted.share, predicted.reference_share, "job:modelship_prediction_psi:window",
+                   "job:modelship_input_psi:max", "topk(5, job_feature:modelship_input_psi:window)",
+                   FEATURE_BINS.share, FEATURE_BINS.reference_share, "modelship_model_info"):
         assert needed in exprs, needed
+    titles = " ".join(p["title"] for p in panels)
+    assert ("Predicted classes" in titles) is (spec.task != "regression"), titles
     assert any(spec.expected_model_id in p["description"] for p in panels)
 
 
