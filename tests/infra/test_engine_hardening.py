@@ -1,8 +1,8 @@
 """The dev stack through the real engine under what must stay true: two `up`s of one stack at once (the second
 refuses through the backend's lock, the first finishes), and secrets (the registry password, the bearer token)
 found in none of the state export, the backend's files, the image's layers, the printed summary, the update's
-output and the logs the program and its containers write. The stack runs with a Pulumi home that holds only
-the docker-build plugin, as a first `make up` of a docker stack bootstraps it (no Kubernetes provider).
+output and the logs the program and its containers write. The stack runs with a Pulumi home without the
+Kubernetes provider plugin, as a first `make up` of a docker stack bootstraps it.
 
 Own stack name, ports and registry (`e14-*`, 28080, 25000, 29090, 29093), its own backend: a `make up` dev stack
 on this machine is left alone. Needs the toolchain (tests/infra/engine.py names what is missing).
@@ -66,13 +66,16 @@ def dev(tmp_path_factory, registry) -> EngineStack:
 
 
 def docker_only_pulumi_home(home: Path) -> str:
-    """A PULUMI_HOME with the docker-build plugin of this machine's and nothing else."""
+    """A PULUMI_HOME with this machine's plugins but the Kubernetes provider."""
     installed = Path(os.environ["PULUMI_HOME"]) / "plugins"
-    (plugin,) = installed.glob("resource-docker-build-v*[0-9]")
     (home / "plugins").mkdir(parents=True)
-    shutil.copytree(plugin, home / "plugins" / plugin.name, copy_function=_link_or_copy)
-    for lock in installed.glob(f"{plugin.name}.*"):  # the install's marker files
-        shutil.copy(lock, home / "plugins" / lock.name)
+    for entry in installed.iterdir():
+        if entry.name.startswith("resource-kubernetes-"):
+            continue
+        if entry.is_dir():
+            shutil.copytree(entry, home / "plugins" / entry.name, copy_function=_link_or_copy)
+        else:  # an install's marker files
+            shutil.copy(entry, home / "plugins" / entry.name)
     return str(home)
 
 
@@ -135,7 +138,8 @@ def test_a_second_up_of_the_same_stack_refuses_while_the_first_runs(dev, ups):
 
 def test_a_docker_stack_needs_no_kubernetes_provider(dev, ups):
     plugins = subprocess.run(["pulumi", "plugin", "ls"], env={**os.environ, **dev.env}, capture_output=True, text=True)
-    assert "docker-build" in plugins.stdout and "kubernetes" not in plugins.stdout, plugins.stdout
+    assert plugins.returncode == 0 and "docker-build" in plugins.stdout, plugins.stderr
+    assert "kubernetes" not in plugins.stdout, plugins.stdout
 
 
 def test_the_bearer_token_guards_the_endpoint(dev, ups):
