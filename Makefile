@@ -1,4 +1,6 @@
-# The front door. Every target bootstraps what it needs first (cached: a warm bootstrap takes seconds).
+# The front door. Every target bootstraps what it needs first (cached: a warm bootstrap takes seconds); the
+# Kubernetes provider and the cluster's binaries only for what uses them (a kubernetes stack, make cluster,
+# make test), so a first `make up` of the Docker dev stack never builds them.
 SHELL := /bin/bash
 STACK ?= dev
 FROM ?= dev
@@ -6,18 +8,25 @@ TO ?= staging
 ENV := source toolchain/env.sh &&
 SELECT = $(ENV) pulumi stack select --create $(STACK) &&
 
-.PHONY: bootstrap up preview destroy promote report stacks test bench cluster cluster-down
+.PHONY: bootstrap bootstrap-kubernetes bootstrap-stack up preview destroy promote report stacks test bench cluster cluster-down
 
 bootstrap:
 	@toolchain/bootstrap.sh
 
-up: bootstrap
+bootstrap-kubernetes:
+	@toolchain/bootstrap.sh --kubernetes
+
+# What STACK's target needs.
+bootstrap-stack:
+	@toolchain/bootstrap.sh --stack $(STACK)
+
+up: bootstrap-stack
 	$(SELECT) pulumi up --yes --suppress-outputs --stack $(STACK) && python -m infra.stack_outputs --stack $(STACK)
 
-preview: bootstrap
+preview: bootstrap-stack
 	$(SELECT) pulumi preview --suppress-outputs --stack $(STACK) --policy-pack policy
 
-destroy: bootstrap
+destroy: bootstrap-stack
 	$(SELECT) pulumi destroy --yes --stack $(STACK)
 
 promote: bootstrap
@@ -29,13 +38,13 @@ report: bootstrap
 stacks: bootstrap
 	@$(ENV) python -m infra.stacks
 
-test: bootstrap
+test: bootstrap-kubernetes
 	$(ENV) python -m pytest tests
 
 bench: bootstrap
 	$(ENV) for b in bench/*.py; do python "$$b" || exit 1; done
 
-cluster: bootstrap
+cluster: bootstrap-kubernetes
 	cluster/up.sh
 
 cluster-down:

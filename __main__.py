@@ -17,7 +17,7 @@ if cfg.image.build:
     model = gate.gated_model(cfg.model, cfg.gate, stack)
 else:
     promotion = gate.resolve_reference(cfg.promotion)
-    model = gate.promoted_model(promotion, cfg.gate, stack)
+    model = gate.promoted_model(promotion, cfg.gate, stack, cfg.registry)
 
 # The Docker target's containers, networks and images (infra/docker_engine.py) run in a provider host of their own.
 on_docker = pulumi.ResourceOptions(providers=[docker_engine.provider_host("docker")]) if cfg.target == "docker" else None

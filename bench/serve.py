@@ -1,12 +1,14 @@
-"""Serving benchmark: modelship's server against (a) the seed's FastAPI + TensorFlow and (b) BentoML.
+"""Serving benchmark: modelship's server against (a) the seed's FastAPI + TensorFlow, (b) BentoML and (d) KServe's
+Python ModelServer (both on the same LiteRT), beside (c) the limit: a bare ASGI app on the same HTTP stack
+(uvicorn + httptools + uvloop) answering fixed bytes.
 
 Same model (the default config's store entry), same request bytes (TF Serving row format), loaded by wrk
 from a separate process on 127.0.0.1: throughput and p50/p99 latency at concurrency 1, 8, 64 for batch-1 and
 batch-32 requests, printed side by side with ratios. Then our p99 at half our peak rate, and, with Docker:
 our image's size against the same server stack on tensorflow-cpu, and container start-to-ready time.
 
-Run: `python bench/serve.py [--seconds 3] [--no-images]` (or `make bench`). BentoML lives in its own virtualenv
-under $MODELSHIP_CACHE/bench (made on first run); fastapi is the project venv's (pinned in BASELINE_PINS).
+Run: `python bench/serve.py [--seconds 3] [--no-images]` (or `make bench`). BentoML and KServe live in their own
+virtualenvs under $MODELSHIP_CACHE/bench (made on first run); fastapi is the project venv's (pinned in BASELINE_PINS).
 """
 from __future__ import annotations
 
@@ -32,7 +34,10 @@ sys.path.insert(0, str(ROOT))
 BASELINES = Path(__file__).resolve().parent / "baselines"
 CACHE = Path(os.environ.get("MODELSHIP_CACHE", Path.home() / ".cache" / "modelship"))
 BENTOML = "1.4.40"
-BASELINE_PINS = {"fastapi": "0.163.2", "bentoml": BENTOML}
+KSERVE = "0.21.0"
+BASELINE_PINS = {"fastapi": "0.163.2", "bentoml": BENTOML, "kserve": KSERVE}
+# TF Serving's CPU image (tensorflow/serving, compressed in the registry), for the size line: not pulled here.
+TF_SERVING_MB = 100
 BASE_IMAGE = os.environ.get("BASE_IMAGE", "modelship/python-base:3.11")
 CONCURRENCY = (1, 8, 64)
 BATCHES = (1, 32)
@@ -108,14 +113,17 @@ def store_entry() -> Path:
     return Path(trained_entry(load(ROOT / "model" / "configs" / "digits.yaml").train, Store(ROOT / ".modelship" / "store")))
 
 
-def bentoml_python() -> Path:
-    venv = CACHE / "bench" / f"bentoml-{BENTOML}"
+def peer_python(package: str, version: str) -> Path:
+    """A virtualenv of its own for a peer server (its pins would clash with ours), with our LiteRT and numpy."""
+    venv = CACHE / "bench" / f"{package}-{version}"
     python = venv / "bin" / "python"
-    if not (venv / "bin" / "bentoml").exists():
-        print(f"installing BentoML {BENTOML} into {venv} (first run only)", flush=True)
+    done = venv / ".installed"
+    if not done.exists():
+        print(f"installing {package} {version} into {venv} (first run only)", flush=True)
         subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-        subprocess.run([str(python), "-m", "pip", "install", "-q", f"bentoml=={BENTOML}", "ai-edge-litert==2.3.0",
-                        "numpy==2.4.6"], check=True)
+        subprocess.run([str(python), "-m", "pip", "install", "-q", f"{package}=={version}",
+                        f"ai-edge-litert=={_pinned('ai-edge-litert')}", f"numpy=={_pinned('numpy')}"], check=True)
+        done.touch()
     return python
 
 
@@ -242,12 +250,23 @@ def image_figures(entry: Path, work: Path) -> list[str]:
             docker("rm", "-f", container)
     mib = 1024 * 1024
     return [
-        f"image size: ours {ours_size / mib:.0f} MiB vs tensorflow-cpu {tf_size / mib:.0f} MiB "
-        f"({tf_size / ours_size:.1f}x larger), base {BASE_IMAGE} {int(docker('image', 'inspect', '-f', '{{.Size}}', BASE_IMAGE)) / mib:.0f} MiB",
+        f"image size: ours {ours_size / mib:.0f} MiB ({ours_size / 1e6:.0f} MB; {compressed_size(ours) / 1e6:.0f} MB "
+        f"gzipped, as a registry stores it) vs TF Serving's CPU image about {TF_SERVING_MB} MB; vs tensorflow-cpu "
+        f"{tf_size / mib:.0f} MiB ({tf_size / ours_size:.1f}x larger), base {BASE_IMAGE} "
+        f"{int(docker('image', 'inspect', '-f', '{{.Size}}', BASE_IMAGE)) / mib:.0f} MiB",
         f"start-to-ready (docker run -> /v2/health/ready 200, --read-only, median of 3): {statistics.median(starts):.2f} s"
         + f"; docker's own run of `true` in the same image: {statistics.median(bare):.2f} s"
         + (f"; the server's model load + warm-up: {statistics.median(server_ready) * 1000:.0f} ms" if server_ready else ""),
     ]
+
+
+def compressed_size(image: str) -> int:
+    """Bytes of the image's layers gzipped (what a push uploads and a registry lists)."""
+    save = subprocess.Popen(["docker", "save", image], stdout=subprocess.PIPE)
+    size = int(subprocess.run(["bash", "-c", "gzip -6 | wc -c"], stdin=save.stdout, capture_output=True, text=True,
+                              check=True).stdout)
+    save.wait()
+    return size
 
 
 def _pinned(package: str) -> str:
@@ -269,17 +288,22 @@ def main() -> None:
     digits = load_digits().data.astype(np.float32)
     entry = store_entry()
     print(f"store entry {entry}", flush=True)
-    bento = bentoml_python()
+    bento = peer_python("bentoml", BENTOML)
+    kserve = peer_python("kserve", KSERVE)
     python = sys.executable
     servers = [
         Server("modelship", [python, "-m", "app", "--model", str(entry), "--host", "127.0.0.1", "--port", "{port}"],
                "/v1/models/model:predict", "/v2/health/ready", free_port(), cwd=ROOT),
+        Server("bare asgi (limit)", [python, str(BASELINES / "bare_asgi.py"), "{port}"], "/v1/models/model:predict", "/",
+               free_port()),
         Server("fastapi+tf (seed)", [python, str(BASELINES / "fastapi_tf.py"), str(entry), "{port}"],
                "/v1/models/model:predict", "/ready", free_port()),
         Server(f"bentoml {BENTOML}", [str(bento.parent / "bentoml"), "serve", "bentoml_litert:Digits", "--host", "127.0.0.1",
                                       "--port", "{port}"], "/predict", "/readyz", free_port(),
                env={"MODEL_TFLITE": str(entry / "model.tflite"), "BENTOML_HOME": str(CACHE / "bench" / "bentoml-home")},
                cwd=BASELINES),
+        Server(f"kserve {KSERVE}", [str(kserve), "kserve_litert.py", str(entry / "model.tflite"), "{port}"],
+               "/v1/models/model:predict", "/v1/models/model", free_port(), cwd=BASELINES),
     ]
     with tempfile.TemporaryDirectory(prefix="modelship-bench-") as tmp:
         work = Path(tmp)

@@ -21,8 +21,8 @@ build() {
   mkdir -p "$dest"
   log "building $name ($pkg); a cold build takes minutes"
   local stats; stats=$(mktemp)
-  if ! (cd "$module" && nice -n 10 /usr/bin/time -v -o "$stats" \
-      go build -trimpath -ldflags "-s -w $ldflags" -o "$dest/.$name.tmp" "$pkg"); then
+  if ! progress "building $name" bash -c 'cd "$1" && shift && exec "$@"' _ "$module" \
+      nice -n 10 /usr/bin/time -v -o "$stats" go build -trimpath -ldflags "-s -w $ldflags" -o "$dest/.$name.tmp" "$pkg"; then
     rm -f "$dest/.$name.tmp" "$stats"
     die "building $name from $pkg failed (module $module): see the Go errors above"
   fi

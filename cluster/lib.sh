@@ -6,6 +6,8 @@ CLUSTER_SRC=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 . "$CLUSTER_SRC/../toolchain/env.sh"
 # shellcheck source=versions.env
 . "$CLUSTER_SRC/versions.env"
+# shellcheck source=../toolchain/progress.sh
+. "$CLUSTER_SRC/../toolchain/progress.sh"
 
 CLUSTER_HOME=$MODELSHIP_CACHE/cluster
 # Binaries survive `down.sh` and fresh clones; keyed by version so that a version bump rebuilds.

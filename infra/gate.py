@@ -16,7 +16,7 @@ from typing import Any, Optional
 
 import pulumi
 
-from infra.config import DIGEST_REF, GateConfig, ModelConfig, PromotionConfig
+from infra.config import DIGEST_REF, GateConfig, ModelConfig, PromotionConfig, RegistryConfig
 from infra.stack_outputs import read_outputs
 from model.gate import GateResult
 from model.report import Signature, Task
@@ -155,15 +155,54 @@ def resolve_reference(promotion: PromotionConfig) -> PromotionConfig:
                                         "task": source.get("task", "multiclass")})
 
 
-def promoted_model(promotion: PromotionConfig, gate: GateConfig, stack: str) -> GatedModel:
-    """Re-checks a promoted model's recorded metrics against this stack's thresholds (no training, no build)."""
+def promoted_model(promotion: PromotionConfig, gate: GateConfig, stack: str, registry: RegistryConfig) -> GatedModel:
+    """Re-checks a promoted model's recorded metrics against this stack's thresholds (no training, no build),
+    once the promoted image itself has shown it carries that model and those figures (`bind_to_image`)."""
     from model.gate import evaluate
 
     result = evaluate(promotion.model_id, {**promotion.metrics, "task": promotion.task}, gate.thresholds)
-    if result.passed:
-        pulumi.log.info(result.to_markdown())
-        return GatedModel(result, promoted=promotion)
-    raise GateFailed(
-        f"stack '{stack}': promoted model {result.model_id[:12]} fails this stack's gate; nothing was registered."
-        f"\n\n{result.to_markdown()}"
-    )
+    if not result.passed:
+        raise GateFailed(
+            f"stack '{stack}': promoted model {result.model_id[:12]} fails this stack's gate; nothing was registered."
+            f"\n\n{result.to_markdown()}"
+        )
+    bind_to_image(promotion, registry, stack)
+    pulumi.log.info(result.to_markdown())
+    return GatedModel(result, promoted=promotion)
+
+
+def bind_to_image(promotion: PromotionConfig, registry: RegistryConfig, stack: str) -> None:
+    """Refuses a promotion whose stack file says other than the image: the model id and every gate figure the
+    image's labels carry (read from its registry by digest) must be the stack file's `modelId` and `metrics`."""
+    from infra.oci import RegistryUnreadable, image_labels
+    from model.gate import LABEL_PREFIX
+
+    image = promotion.image
+    ours = registry.server is not None and image.split("/", 1)[0] == registry.server
+    password = registry.password.get_secret_value() if ours and registry.password is not None else None
+    try:
+        labels = image_labels(image, registry.username if ours else None, password)
+    except RegistryUnreadable as err:
+        raise GateFailed(
+            f"stack '{stack}': cannot read the labels of promotion.image {image} from its registry, so nothing binds "
+            f"promotion.modelId and promotion.metrics to it; nothing was registered.\n{err}"
+        ) from None
+    problems = []
+    carried = labels.get("ai.modelship.model_id")
+    if carried != promotion.model_id:
+        problems.append(f"the image carries model {carried or '(no ai.modelship.model_id label)'}, "
+                        f"promotion.modelId says {promotion.model_id}")
+    for key, figure in sorted(labels.items()):
+        metric = key[len(LABEL_PREFIX):]
+        if not key.startswith(LABEL_PREFIX) or metric in ("passed", "format"):
+            continue
+        # The label is the source gate's figure, written `:.4g` from the same float the stack file records.
+        recorded = promotion.metrics.get(metric)
+        if recorded is None or f"{recorded:.4g}" != figure:
+            problems.append(f"the image's gate measured {metric} {figure}, promotion.metrics.{metric} says {recorded}")
+    if problems:
+        raise GateFailed(
+            f"stack '{stack}': promotion.image {image} does not hold what Pulumi.{stack}.yaml claims; nothing was registered.\n  - "
+            + "\n  - ".join(problems)
+            + "\nRe-run `make promote` to write the image's own model and figures, or pin the image that holds them."
+        )

@@ -7,7 +7,7 @@ import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
+from typing import Mapping, Optional
 
 import pulumi
 import pulumi_docker_build as docker_build
@@ -15,6 +15,7 @@ import pulumi_docker_build as docker_build
 from infra import ROOT
 from infra.config import ImageConfig
 from infra.registry import Registry
+from model.gate import LABEL_PREFIX
 
 
 
@@ -29,6 +30,12 @@ def app_hash(app_dir: Path) -> str:
 
 def image_tag(model_id: str, app_digest: str) -> str:
     return f"{model_id[:12]}-{app_digest[:12]}"
+
+
+def gate_build_args(model_id: str, gate_labels: Mapping[str, str]) -> dict[str, str]:
+    """app/Dockerfile's build args for what the gate decided, read off the gate's labels (`GateResult.to_labels`):
+    the server's `modelship_model_info{gate_passed}` and the image's `ai.modelship.gate.passed` say the same."""
+    return {"MODEL_ID": model_id, "GATE_PASSED": gate_labels.get(f"{LABEL_PREFIX}passed", "unknown")}
 
 
 def build_context(tag: str, entry_dir: Path, app_dir: Path, build_root: Path) -> Path:
@@ -94,7 +101,7 @@ class ModelImage(pulumi.ComponentResource):
             name,
             context=docker_build.BuildContextArgs(location=str(context)),
             dockerfile=docker_build.DockerfileArgs(location=str(context / "Dockerfile")),
-            build_args={"BASE_IMAGE": args.image.base_image},
+            build_args={"BASE_IMAGE": args.image.base_image, **gate_build_args(args.model_id, args.gate_labels)},
             tags=[pulumi.Output.concat(repository, ":", self.tag)],
             labels=labels,
             # The wheels are in the context: the build has no business on the network.

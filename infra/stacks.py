@@ -1,4 +1,5 @@
-"""`python -m infra.stacks`: the stacks a PR check can preview, as a JSON list for a workflow matrix.
+"""`python -m infra.stacks`: the stacks a PR check can preview, as a JSON list for a workflow matrix;
+`--target STACK`: where that stack's workload runs (what `make` must bootstrap for it).
 
 A stack that builds its image (dev) always can. A stack that deploys a promoted image can once a promotion
 has pinned one (`promotion.image` or `promotion.fromStack` in its file); before that its preview could only
@@ -29,9 +30,19 @@ def previewable(root: Path = ROOT) -> list[str]:
     return stacks
 
 
+def target(stack: str, root: Path = ROOT) -> str:
+    """`modelship:target` of `Pulumi.<stack>.yaml`, else Pulumi.yaml's default (a stack without a file too)."""
+    path = root / f"Pulumi.{stack}.yaml"
+    config = ((yaml.safe_load(path.read_text()) or {}).get("config") or {}) if path.exists() else {}
+    key = f"{NAMESPACE}:target"
+    return config.get(key) or yaml.safe_load((root / "Pulumi.yaml").read_text())["config"][key]["default"]
+
+
 def main(argv: Optional[list[str]] = None) -> int:
-    argparse.ArgumentParser(prog="python -m infra.stacks", description=__doc__.splitlines()[0]).parse_args(argv)
-    print(json.dumps(previewable()))
+    parser = argparse.ArgumentParser(prog="python -m infra.stacks", description=__doc__.splitlines()[0])
+    parser.add_argument("--target", metavar="STACK", help="print where STACK's workload runs (docker or kubernetes)")
+    args = parser.parse_args(argv)
+    print(target(args.target) if args.target else json.dumps(previewable()))
     return 0
 
 

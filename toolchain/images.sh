@@ -88,7 +88,7 @@ for name in "${names[@]}"; do
     if [ "$(docker image inspect -f "{{index .Config.Labels \"$label\"}}" "$TAG" 2>/dev/null)" = "$hash" ]; then
       echo "$TAG: up to date, $(size_of "$TAG")" >&2
     else
-      build "$name" "$TAG" "$hash"
+      progress "building base image $TAG" build "$name" "$TAG" "$hash"
     fi
     origin=recipe:$hash
   fi

@@ -1,6 +1,8 @@
 # Shared helpers for the toolchain scripts: sourced, never run.
 # shellcheck shell=bash
 set -euo pipefail
+# shellcheck source=progress.sh
+. "$(dirname "${BASH_SOURCE[0]}")/progress.sh"
 
 # step NAME CMD...: runs one bootstrap step and prints its duration, so a slow cold run shows where it went.
 step() {

@@ -12,11 +12,13 @@ root=$MODELSHIP_CACHE/pulumi/$PULUMI_VERSION
 bin=$root/bin
 providers=$root/providers
 
-# name version: the resource plugins the program's SDKs ask for.
-plugins=(
-  "docker-build $PULUMI_DOCKER_BUILD_VERSION"
-  "kubernetes $PULUMI_KUBERNETES_VERSION"
-)
+# name version: the resource plugins the program's SDKs ask for. The Kubernetes provider (a 25-minute cold
+# build) only with `--kubernetes`: the Docker target never loads it (the engine starts a provider plugin
+# when a resource of its package is registered, and automatic plugin acquisition is off).
+kubernetes=0
+[[ ${1:-} == --kubernetes ]] && kubernetes=1
+plugins=("docker-build $PULUMI_DOCKER_BUILD_VERSION")
+((kubernetes)) && plugins+=("kubernetes $PULUMI_KUBERNETES_VERSION")
 
 installed_plugins() {
   pulumi plugin ls --json | python3 -c '
@@ -65,8 +67,8 @@ build() {
   timing=$(mktemp)
   start=$SECONDS
   printf 'building %s (%s) ...\n' "$(basename "$out")" "$pkg" >&2
-  if ! (cd "$dir" && nice -n 10 /usr/bin/time -v -o "$timing" \
-        go build -trimpath -ldflags "-s -w $ldflags" -o "$out.tmp" "$pkg"); then
+  if ! progress "building $(basename "$out")" bash -c 'cd "$1" && shift && exec "$@"' _ "$dir" \
+        nice -n 10 /usr/bin/time -v -o "$timing" go build -trimpath -ldflags "-s -w $ldflags" -o "$out.tmp" "$pkg"; then
     rm -f "$timing" "$out.tmp"
     die "building $pkg in $dir failed (see the go output above)"
   fi
@@ -151,9 +153,11 @@ build_all() {
     github.com/pulumi/pulumi-docker-build/provider/cmd/pulumi-resource-docker-build \
     "-X github.com/pulumi/pulumi-docker-build/provider.Version=$PULUMI_DOCKER_BUILD_VERSION"
   install_buildx
-  generate_kubernetes_embeds
-  build "$providers/pulumi-resource-kubernetes" "$wrappers/kubernetes" . \
-    "-X github.com/pulumi/pulumi-kubernetes/provider/v4/pkg/version.Version=$PULUMI_KUBERNETES_VERSION"
+  if ((kubernetes)); then
+    generate_kubernetes_embeds
+    build "$providers/pulumi-resource-kubernetes" "$wrappers/kubernetes" . \
+      "-X github.com/pulumi/pulumi-kubernetes/provider/v4/pkg/version.Version=$PULUMI_KUBERNETES_VERSION"
+  fi
 
   mkdir -p "$PULUMI_HOME"
   local name version

@@ -10,5 +10,6 @@ if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
   exit 0
 fi
 python3 -m venv venv
-venv/bin/pip install --quiet --disable-pip-version-check -r requirements.txt -r requirements-dev.txt
+progress "installing the python virtualenv (requirements.txt, requirements-dev.txt)" \
+  venv/bin/pip install --quiet --disable-pip-version-check -r requirements.txt -r requirements-dev.txt
 echo "$want" > "$stamp"

@@ -13,7 +13,7 @@ import json
 import shutil
 import subprocess
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -21,6 +21,7 @@ from pulumi import automation as auto
 
 from tests.cluster.kube import ROOT, Cluster, eventually
 from tests.infra.engine import EngineStack, engine_stack
+from tests.infra.registry import free_port, local_registry, push_labelled
 
 STACK = "clustertest"
 NAMESPACE = "modelship-staging-test"
@@ -31,8 +32,19 @@ ROLLOUT_TIMEOUT_S = 20  # only the never-ready rollout carries it: KWOK readies 
 REQUIRED_KINDS = {"Namespace", "Deployment", "Service", "HorizontalPodAutoscaler", "PodDisruptionBudget", "ConfigMap"}
 
 
-def digest(n: int) -> str:
-    return f"localhost:5000/modelship@sha256:{format(n, 'x') * 64}"
+METRICS = {"accuracy": 0.97, "f1_macro": 0.96}
+
+
+@pytest.fixture(scope="module")
+def digest(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[[int], str]]:
+    """`digest(n)`: the n-th of three promoted images (1..3), pinned by digest in a real registry and labelled
+    with MODEL_ID and its gate figures, as the program reads them back at preview (infra/gate.py bind_to_image).
+    KWOK never pulls them."""
+    labels = {"ai.modelship.model_id": MODEL_ID, **{f"ai.modelship.gate.{k}": f"{v:.4g}" for k, v in METRICS.items()}}
+    with local_registry(free_port()) as server:
+        tmp = tmp_path_factory.mktemp("promoted")
+        refs = {n: push_labelled(server, f"modelship/server-{n}", labels, tmp / str(n)) for n in (1, 2, 3)}
+        yield refs.__getitem__
 
 
 def missing_parts() -> list[str]:
@@ -54,13 +66,13 @@ def stack_config(cluster: Cluster, image: str) -> dict[str, Any]:
         "model": {"train": False},
         "image": {"build": False},
         "gate": {"thresholds": {"accuracy": 0.93, "f1_macro": 0.93}, "onFail": "fail"},
-        "registry": {"kind": "external", "server": "localhost:5000", "username": "modelship"},
+        "registry": {"kind": "external", "server": image.split("/", 1)[0], "username": "modelship"},
         "workload": {"replicas": REPLICAS, "port": 8080, "cpu": "100m", "memory": "128Mi"},
         "kubernetes": {"namespace": NAMESPACE, "kubeconfig": str(cluster.kubeconfig)},
         "promotion": {
             "image": image,
             "modelId": MODEL_ID,
-            "metrics": {"accuracy": 0.97, "f1_macro": 0.96},
+            "metrics": METRICS,
             "requireDigest": True,
         },
     }
@@ -137,7 +149,7 @@ class ReadyWatch:
         self._thread.join()
 
 
-def test_up_creates_the_workload_and_awaits_its_rollout(staging: EngineStack, cluster: Cluster) -> None:
+def test_up_creates_the_workload_and_awaits_its_rollout(staging: EngineStack, cluster: Cluster, digest: Callable[[int], str]) -> None:
     result = deploy(staging, cluster, digest(1))
     assert result.summary.result == "succeeded"
     # The provider returned only once the rollout was complete: every pod it awaited is Ready.
@@ -167,13 +179,13 @@ def test_up_creates_the_workload_and_awaits_its_rollout(staging: EngineStack, cl
     assert outputs["modelId"].value == MODEL_ID
 
 
-def test_a_second_up_changes_nothing(staging: EngineStack, cluster: Cluster) -> None:
+def test_a_second_up_changes_nothing(staging: EngineStack, cluster: Cluster, digest: Callable[[int], str]) -> None:
     result = deploy(staging, cluster, digest(1))
     changes = {op: n for op, n in (result.summary.resource_changes or {}).items() if op != "same"}
     assert changes == {}, f"a repeated up changed {changes}"
 
 
-def test_a_new_digest_rolls_out_without_dropping_ready_replicas(staging: EngineStack, cluster: Cluster) -> None:
+def test_a_new_digest_rolls_out_without_dropping_ready_replicas(staging: EngineStack, cluster: Cluster, digest: Callable[[int], str]) -> None:
     with ReadyWatch(cluster) as watch:
         result = deploy(staging, cluster, digest(2))
     assert result.summary.result == "succeeded"
@@ -183,7 +195,7 @@ def test_a_new_digest_rolls_out_without_dropping_ready_replicas(staging: EngineS
 
 
 def test_a_rollout_that_never_turns_ready_fails_and_the_previous_replicaset_keeps_serving(
-    staging: EngineStack, cluster: Cluster
+    staging: EngineStack, cluster: Cluster, digest: Callable[[int], str]
 ) -> None:
     with ReadyWatch(cluster) as watch, pytest.raises(auto.CommandError) as failed:
         deploy(staging, cluster, digest(3), never_ready=True)

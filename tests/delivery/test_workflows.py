@@ -6,10 +6,8 @@ from __future__ import annotations
 import json
 import os
 import re
-import socket
 import subprocess
 import sys
-import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,6 +19,7 @@ import run_workflow
 from infra.stacks import previewable
 from tests.cluster.kube import Cluster
 from tests.delivery.clone import destroy, dev_ports_taken, fresh_clone, terminal_env
+from tests.infra.registry import local_registry
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -149,28 +148,8 @@ PROD_REGISTRY_PORT = 5001  # Pulumi.prod.yaml's registry: another registry than 
 @pytest.fixture
 def prod_registry() -> Iterator[str]:
     """Prod's own registry, as an operator runs it outside any stack: promotion copies the image into it."""
-    import docker
-
-    client = docker.from_env()
-    with socket.socket() as s:
-        if s.connect_ex(("127.0.0.1", PROD_REGISTRY_PORT)) == 0:
-            pytest.fail(f"port {PROD_REGISTRY_PORT} (prod's registry in Pulumi.prod.yaml) is in use here", pytrace=False)
-    container = client.containers.run(
-        "modelship/registry:2", detach=True, ports={"5000/tcp": ("127.0.0.1", PROD_REGISTRY_PORT)},
-        labels={"ai.modelship.test": "prod-registry"},
-    )
-    server = f"localhost:{PROD_REGISTRY_PORT}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            urllib.request.urlopen(f"http://{server}/v2/", timeout=2)
-            break
-        except OSError:
-            if time.monotonic() > deadline:
-                pytest.fail(f"prod's registry never answered: {container.logs().decode()[-2000:]}", pytrace=False)
-            time.sleep(0.3)
-    yield server
-    container.remove(force=True, v=True)
+    with local_registry(PROD_REGISTRY_PORT) as server:
+        yield server
 
 
 @pytest.fixture

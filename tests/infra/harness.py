@@ -159,6 +159,21 @@ def run_program(
     return run_function(lambda: runpy.run_path(str(ROOT / "__main__.py")), stack, config, secret, preview, run)
 
 
+def quick_dev_config(store: Path, epochs: int = 2) -> dict[str, Any]:
+    """The dev stack with the default training config minus its search, trained for `epochs` into `store`: one
+    quick model, for tests about the program rather than model quality (a failing gate would otherwise train every
+    search step)."""
+    import yaml
+
+    train = yaml.safe_load((ROOT / "model" / "configs" / "digits.yaml").read_text())
+    train.pop("search", None)
+    train_config = store.parent / f"train-{store.name}.yaml"
+    train_config.write_text(yaml.safe_dump({**train, "epochs": epochs}))
+    cfg = stack_file("dev")
+    cfg["model"] = {"storeDir": str(store), "trainConfig": str(train_config)}
+    return cfg
+
+
 def stack_file(stack: str) -> dict[str, Any]:
     """The `modelship:` sections of `Pulumi.<stack>.yaml`, as `run_program` takes them."""
     import yaml

@@ -5,6 +5,7 @@ no-op preview does), and the gate is model/'s own.
 """
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -12,13 +13,15 @@ import yaml
 
 from infra.config import ConfigError
 from infra.gate import GateFailed
-from tests.infra.harness import CONTAINER, DIGEST, IMAGE, NETWORK, ROOT, Run, run_program, stack_file
+from tests.infra.harness import CONTAINER, DIGEST, IMAGE, NETWORK, ROOT, Run, quick_dev_config, run_program, stack_file
+from tests.infra.registry import free_port, local_registry, push_labelled
 
 import checks  # policy/checks.py: the pack's checks as plain functions
 
 BUILT = "docker-build:index:Image"
 DEPLOYMENT = "kubernetes:apps/v1:Deployment"
-PROMOTED = "localhost:5001/modelship/server:0123456789ab-ba9876543210@sha256:" + "1" * 64
+PROMOTED_MODEL_ID = "0123456789ab" + "f" * 52
+PROMOTED_METRICS = {"accuracy": 0.97, "f1_macro": 0.97, "loss": 0.1}
 
 
 def short(urn: str) -> str:
@@ -32,14 +35,7 @@ def store(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def dev_config(store) -> dict:
-    # The default training config without its search: one quick model, since these tests are about the
-    # program, not about model quality (a failing gate would otherwise train every search step).
-    train = yaml.safe_load((ROOT / "model" / "configs" / "digits.yaml").read_text())
-    train.pop("search", None)
-    train_config = store.parent / "train.yaml"
-    train_config.write_text(yaml.safe_dump({**train, "epochs": 2}))
-    cfg = stack_file("dev")
-    cfg["model"] = {"storeDir": str(store), "trainConfig": str(train_config)}
+    cfg = quick_dev_config(store)
     cfg["gate"] = {"thresholds": {"accuracy": 0.5}}
     return cfg
 
@@ -49,14 +45,24 @@ def dev_run(dev_config) -> Run:
     return run_program("dev", dev_config)
 
 
-def promoted_config(stack: str, **metrics: float) -> dict:
+@pytest.fixture(scope="module")
+def promoted(tmp_path_factory) -> Iterator[str]:
+    """The promoted image, in a real registry: a promoted stack's preview reads its labels back by digest and
+    refuses a model id or figures it does not carry (infra/gate.py `bind_to_image`)."""
+    labels = {"ai.modelship.model_id": PROMOTED_MODEL_ID, "ai.modelship.gate.passed": "true",
+              **{f"ai.modelship.gate.{k}": f"{v:.4g}" for k, v in PROMOTED_METRICS.items()}}
+    with local_registry(free_port()) as server:
+        yield push_labelled(server, "modelship/server", labels, tmp_path_factory.mktemp("promoted"))
+
+
+def promoted_config(stack: str, image: str, **metrics: float) -> dict:
     cfg = stack_file(stack)
-    cfg["registry"] = {**cfg["registry"], "password": "s3cret"}
+    cfg["registry"] = {**cfg["registry"], "server": image.split("/", 1)[0], "password": "s3cret"}
     cfg["promotion"] = {
         **cfg.get("promotion", {}),
-        "image": PROMOTED,
-        "modelId": "0123456789ab" + "f" * 52,
-        "metrics": metrics or {"accuracy": 0.97, "f1_macro": 0.97, "loss": 0.1},
+        "image": image,
+        "modelId": PROMOTED_MODEL_ID,
+        "metrics": metrics or PROMOTED_METRICS,
     }
     return cfg
 
@@ -180,8 +186,8 @@ class TestDev:
 
 @pytest.mark.parametrize("stack", ["staging", "prod"])
 class TestPromotedStacks:
-    def test_registers_the_kubernetes_workload_and_builds_nothing(self, stack):
-        run = run_program(stack, promoted_config(stack), secret=("registry",))
+    def test_registers_the_kubernetes_workload_and_builds_nothing(self, stack, promoted):
+        run = run_program(stack, promoted_config(stack, promoted), secret=("registry",))
         kinds = {r.type for r in run.resources}
         assert BUILT not in kinds and not any(t.startswith("docker:") for t in kinds)
         for kind in ("core/v1:Namespace", "apps/v1:Deployment", "core/v1:Service",
@@ -193,8 +199,8 @@ class TestPromotedStacks:
                 if r.type != "kubernetes:core/v1:Namespace":
                     assert "server-ns" in [short(d) for d in r.dependencies], r.name
 
-    def test_monitoring_watches_the_workloads_pods_in_its_namespace(self, stack):
-        run = run_program(stack, promoted_config(stack), secret=("registry",))
+    def test_monitoring_watches_the_workloads_pods_in_its_namespace(self, stack, promoted):
+        run = run_program(stack, promoted_config(stack, promoted), secret=("registry",))
         namespace = stack_file(stack)["kubernetes"]["namespace"]
         pods = next(r for r in run.of_type("kubernetes:core/v1:Service") if r.name == "monitoring-pods").inputs
         deployment = server_deployment(run)
@@ -205,31 +211,31 @@ class TestPromotedStacks:
         # Only prod expects traffic (monitoring.traffic.expected in Pulumi.prod.yaml).
         assert ("ModelNoTraffic" in config.inputs["data"]["rules.yml"]) is (stack == "prod")
 
-    def test_deployment_serves_the_promoted_digest_safely(self, stack):
-        run = run_program(stack, promoted_config(stack), secret=("registry",))
+    def test_deployment_serves_the_promoted_digest_safely(self, stack, promoted):
+        run = run_program(stack, promoted_config(stack, promoted), secret=("registry",))
         spec = server_deployment(run)["spec"]
         (container,) = spec["template"]["spec"]["containers"]
-        assert container["image"] == PROMOTED
+        assert container["image"] == promoted
         assert spec["strategy"]["rollingUpdate"]["maxUnavailable"] == 0
         for probe in ("readinessProbe", "livenessProbe", "startupProbe"):
             assert container[probe]["httpGet"]["port"] == "http"
         assert container["securityContext"]["readOnlyRootFilesystem"] is True
         assert spec["template"]["spec"]["imagePullSecrets"] == [{"name": "modelship-server-pull"}]
         assert spec["template"]["metadata"]["annotations"]["ai.modelship.gate.passed"] == "true"
-        assert run.outputs["imageRef"] == PROMOTED
+        assert run.outputs["imageRef"] == promoted
         assert check_policies(run, stack) == []
 
-    def test_metrics_below_this_stacks_thresholds_register_nothing(self, stack):
+    def test_metrics_below_this_stacks_thresholds_register_nothing(self, stack, promoted):
         run = Run()
         with pytest.raises(GateFailed, match="fails this stack's gate"):
-            run_program(stack, promoted_config(stack, accuracy=0.91, f1_macro=0.91, loss=0.1),
+            run_program(stack, promoted_config(stack, promoted, accuracy=0.91, f1_macro=0.91, loss=0.1),
                         secret=("registry",), run=run)
         assert run.resources == []
 
 
 def test_prod_refuses_a_tag_that_is_not_digest_pinned():
     run = Run()
-    cfg = promoted_config("prod")
+    cfg = promoted_config("prod", "localhost:5001/modelship/server:0123456789ab-ba9876543210@sha256:" + "1" * 64)
     cfg["promotion"]["image"] = "localhost:5001/modelship/server:0123456789ab-ba9876543210"
     with pytest.raises(ConfigError, match="must be pinned by digest"):
         run_program("prod", cfg, secret=("registry",), run=run)
