@@ -18,7 +18,8 @@ providers=$root/providers
 kubernetes=0
 [[ ${1:-} == --kubernetes ]] && kubernetes=1
 plugins=("docker-build $PULUMI_DOCKER_BUILD_VERSION")
-((kubernetes)) && plugins+=("kubernetes $PULUMI_KUBERNETES_VERSION")
+# pulumi-docker only for the tests that prove it until the Docker target moves onto it (issue 13).
+((kubernetes)) && plugins+=("kubernetes $PULUMI_KUBERNETES_VERSION" "docker $PULUMI_DOCKER_VERSION")
 
 installed_plugins() {
   pulumi plugin ls --json | python3 -c '
@@ -56,10 +57,11 @@ stamp_of() {
   } | sha256sum | cut -d' ' -f1
 }
 
-# build OUT DIR PKG LDFLAGS: `go build` PKG in wrapper module DIR into OUT unless OUT's stamp is current.
+# build OUT DIR PKG LDFLAGS [TAGS]: `go build` PKG in wrapper module DIR into OUT unless OUT's stamp is current.
 build() {
-  local out=$1 dir=$2 pkg=$3 ldflags=$4 stamp timing start
-  stamp=$(stamp_of "$dir" "$pkg" "$ldflags")
+  local out=$1 dir=$2 pkg=$3 ldflags=$4 tags=${5:-} stamp timing start
+  # Tags only when set: an untagged build keeps the stamp it had before tags were known.
+  stamp=$(stamp_of "$dir" "$pkg" "$ldflags" ${tags:+"$tags"})
   if [[ -x $out && -f $out.stamp && $(<"$out.stamp") == "$stamp" ]]; then
     return
   fi
@@ -68,7 +70,7 @@ build() {
   start=$SECONDS
   printf 'building %s (%s) ...\n' "$(basename "$out")" "$pkg" >&2
   if ! progress "building $(basename "$out")" bash -c 'cd "$1" && shift && exec "$@"' _ "$dir" \
-        nice -n 10 /usr/bin/time -v -o "$timing" go build -trimpath -ldflags "-s -w $ldflags" -o "$out.tmp" "$pkg"; then
+        nice -n 10 /usr/bin/time -v -o "$timing" go build -trimpath -tags "$tags" -ldflags "-s -w $ldflags" -o "$out.tmp" "$pkg"; then
     rm -f "$timing" "$out.tmp"
     die "building $pkg in $dir failed (see the go output above)"
   fi
@@ -133,6 +135,66 @@ install_buildx() {
   docker buildx version >/dev/null || die "the docker CLI does not load the docker-buildx plugin from ~/.docker/cli-plugins"
 }
 
+# pulumi-docker's provider module is not served, the Terraform provider it bridges is: its code lives in
+# internal/provider, which only packages of its own module may import, so (as pulumi-docker's patch does) a copy of
+# the module gets a one-function `shim` package and the wrapper module replaces the module with that copy.
+prepare_docker_upstream() {
+  local dir=$wrappers/docker/upstream src
+  if [[ -f $dir/.module && $(<"$dir/.module") == "$PULUMI_DOCKER_UPSTREAM" ]]; then
+    return
+  fi
+  # Outside any module: the wrapper's go.mod names the copy that does not exist yet.
+  src=$(cd / && go mod download -json "$PULUMI_DOCKER_UPSTREAM" |
+    python3 -c 'import json, sys; print(json.load(sys.stdin).get("Dir", ""))')
+  [[ -n $src ]] || die "could not download $PULUMI_DOCKER_UPSTREAM from the Go module proxy"
+  rm -rf "$dir.tmp"
+  cp -r "$src" "$dir.tmp"
+  chmod -R u+w "$dir.tmp"  # the module cache is read-only
+  mkdir -p "$dir.tmp/shim"
+  cat >"$dir.tmp/shim/shim.go" <<'EOF'
+// Package shim exposes the provider in internal/provider to the modelship wrapper module (toolchain/pulumi.sh).
+package shim
+
+import (
+	"github.com/hashicorp/terraform-plugin-sdk/v2/helper/schema"
+	"github.com/terraform-providers/terraform-provider-docker/internal/provider"
+)
+
+func NewProvider(version string) *schema.Provider { return provider.New(version)() }
+EOF
+  printf '%s\n' "$PULUMI_DOCKER_UPSTREAM" >"$dir.tmp/.module"
+  rm -rf "$dir"
+  mv "$dir.tmp" "$dir"
+}
+
+# The plugin serves the schema that the bridge's tfgen derives from the same module, as pulumi-docker's build does.
+# schema.json stays out of the stamps: it is a function of the Go sources and flags, which are in them. no_compose
+# leaves out the Terraform provider's docker_compose, part of its plugin-framework half, which pulumi-docker (and
+# this plugin) does not serve.
+build_docker() {
+  local dir=$wrappers/docker tfgen=$root/tools/pulumi-tfgen-docker out
+  local version_flag="-X modelship.local/toolchain/pulumi/docker/provider.Version=$PULUMI_DOCKER_VERSION"
+  prepare_docker_upstream
+  build "$tfgen" "$dir" ./cmd/pulumi-tfgen-docker "$version_flag" no_compose
+  if [[ ! -s $dir/schema.json || $tfgen -nt $dir/schema.json ]]; then
+    out=$(mktemp -d)
+    printf 'generating the docker provider schema ...\n' >&2
+    # PULUMI_CONVERT=0: the Terraform examples in the docs stay out of the descriptions (converting them takes
+    # the terraform converter plugin, which nothing here serves).
+    # It warns about every example it leaves out: its output is shown only when it fails.
+    (cd "$dir" && PULUMI_CONVERT=0 "$tfgen" schema --out "$out" >"$out/log" 2>&1) ||
+      { cat "$out/log" >&2; die "$tfgen schema failed (its output is above)"; }
+    python3 - "$out/schema.json" "$dir/schema.json" "$PULUMI_DOCKER_VERSION" <<'EOF'
+import json, pathlib, sys
+schema = json.loads(pathlib.Path(sys.argv[1]).read_text())
+schema["version"] = sys.argv[3]
+pathlib.Path(sys.argv[2]).write_text(json.dumps(schema, separators=(",", ":")))
+EOF
+    rm -rf "$out"
+  fi
+  build "$providers/pulumi-resource-docker" "$dir" . "$version_flag" no_compose
+}
+
 install_plugin() {
   local name=$1 version=$2 binary=$3 dir
   dir=$PULUMI_HOME/plugins/resource-$name-v$version
@@ -157,6 +219,7 @@ build_all() {
     generate_kubernetes_embeds
     build "$providers/pulumi-resource-kubernetes" "$wrappers/kubernetes" . \
       "-X github.com/pulumi/pulumi-kubernetes/provider/v4/pkg/version.Version=$PULUMI_KUBERNETES_VERSION"
+    build_docker
   fi
 
   mkdir -p "$PULUMI_HOME"

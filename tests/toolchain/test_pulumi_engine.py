@@ -31,7 +31,8 @@ def pinned() -> dict[str, str]:
 
 
 PINS = pinned()
-PLUGINS = {"docker-build": PINS["PULUMI_DOCKER_BUILD_VERSION"], "kubernetes": PINS["PULUMI_KUBERNETES_VERSION"]}
+PLUGINS = {"docker-build": PINS["PULUMI_DOCKER_BUILD_VERSION"], "kubernetes": PINS["PULUMI_KUBERNETES_VERSION"],
+           "docker": PINS["PULUMI_DOCKER_VERSION"]}
 
 
 def pulumi(*args: str) -> str:
