@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-import sys
 import uuid
 from pathlib import Path
 
@@ -23,6 +22,8 @@ from pulumi._types import (
     input_type_py_to_pulumi_names,
     resource_py_to_pulumi_names,
 )
+
+from tests.toolchain.probe import probe_stack
 
 PROJECT = Path(__file__).with_name("docker_project")
 IMAGE = "modelship/python-base:3.11"
@@ -48,17 +49,7 @@ def client():
 def stack(tmp_path: Path):
     work = tmp_path / "project"
     shutil.copytree(PROJECT, work)
-    state = tmp_path / "state"
-    state.mkdir()
-    settings = auto.ProjectSettings(
-        name="docker-probe",
-        runtime=auto.ProjectRuntimeInfo(name="python", options={"virtualenv": sys.prefix}),
-        backend=auto.ProjectBackend(url=f"file://{state}"),
-    )
-    env = {"PULUMI_BACKEND_URL": f"file://{state}", "PULUMI_CONFIG_PASSPHRASE": "docker-test"}
-    stack = auto.create_stack(
-        "probe", work_dir=str(work), opts=auto.LocalWorkspaceOptions(project_settings=settings, env_vars=env)
-    )
+    stack = probe_stack(work, "docker-probe")
     label = uuid.uuid4().hex[:12]
     stack.set_all_config({"image": auto.ConfigValue(IMAGE), "label": auto.ConfigValue(label)})
     yield stack, label

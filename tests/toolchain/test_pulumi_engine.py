@@ -8,13 +8,14 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-import sys
 import uuid
 from pathlib import Path
 
 import docker
 import pytest
 from pulumi import automation as auto
+
+from tests.toolchain.probe import probe_stack
 
 ROOT = Path(__file__).resolve().parents[2]
 PROJECT = Path(__file__).with_name("engine_project")
@@ -78,20 +79,8 @@ def test_engine_runs_a_python_program_through_its_lifecycle(tmp_path: Path, dock
     (context / "Dockerfile").write_text("FROM scratch\nCOPY hello.txt /hello.txt\n")
     (context / "hello.txt").write_text("built offline by the engine test\n")
     manifests = tmp_path / "manifests"
-    state = tmp_path / "state"
-    state.mkdir()
     tag = f"modelship/engine-test:{uuid.uuid4().hex[:12]}"
-
-    settings = auto.ProjectSettings(
-        name="engine-probe",
-        # The interpreter running this test is the project's virtualenv, which has the provider SDKs.
-        runtime=auto.ProjectRuntimeInfo(name="python", options={"virtualenv": sys.prefix}),
-        backend=auto.ProjectBackend(url=f"file://{state}"),
-    )
-    env = {"PULUMI_BACKEND_URL": f"file://{state}", "PULUMI_CONFIG_PASSPHRASE": "engine-test"}
-    stack = auto.create_stack(
-        "probe", work_dir=str(work), opts=auto.LocalWorkspaceOptions(project_settings=settings, env_vars=env)
-    )
+    stack = probe_stack(work, "engine-probe")
     stack.set_all_config(
         {
             "tag": auto.ConfigValue(tag),
