@@ -31,18 +31,12 @@ CONTAINER = "docker:index/container:Container"
 
 
 @pytest.fixture
-def client():
+def client(docker_client):
     try:
-        client = docker.from_env()
-        client.ping()
-    except docker.errors.DockerException as err:
-        pytest.fail(f"no Docker Engine answers ({err}): run `make bootstrap` (toolchain/docker.sh starts dockerd)")
-    try:
-        client.images.get(IMAGE)
+        docker_client.images.get(IMAGE)
     except docker.errors.ImageNotFound:
         pytest.fail(f"{IMAGE} is not in the Engine's store: run `make bootstrap` (toolchain/images.sh builds it)")
-    yield client
-    client.close()
+    return docker_client
 
 
 @pytest.fixture

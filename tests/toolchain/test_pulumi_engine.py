@@ -11,7 +11,6 @@ import subprocess
 import uuid
 from pathlib import Path
 
-import docker
 import pytest
 from pulumi import automation as auto
 
@@ -56,17 +55,6 @@ def test_cli_is_the_pinned_version():
 def test_each_built_plugin_is_installed_at_its_pinned_version():
     missing = set(PLUGINS.items()) - installed_plugins()
     assert not missing, f"provider plugins missing from `pulumi plugin ls`: {sorted(missing)}: {FIX}"
-
-
-@pytest.fixture
-def docker_client():
-    try:
-        client = docker.from_env()
-        client.ping()
-    except docker.errors.DockerException as err:
-        pytest.fail(f"no Docker Engine answers ({err}): run `make bootstrap` (toolchain/docker.sh starts dockerd)")
-    yield client
-    client.close()
 
 
 def test_engine_runs_a_python_program_through_its_lifecycle(tmp_path: Path, docker_client):
