@@ -100,7 +100,9 @@ def test_a_promotion_pins_the_digest_and_keeps_the_rest_of_the_file(project: Pro
     before = yaml.safe_load(project.stack_file("staging"))["config"]
     promote("dev", "staging", root=project.root)
     after = yaml.safe_load(project.stack_file("staging"))["config"]
-    assert after.pop("modelship:promotion") == {"image": IMAGE, "modelId": MODEL_ID, "metrics": GOOD, "requireDigest": True}
+    # A source deployed before tasks existed exports no `task`: its model was the built-in classifier.
+    assert after.pop("modelship:promotion") == {"image": IMAGE, "modelId": MODEL_ID, "task": "multiclass", "metrics": GOOD,
+                                                 "requireDigest": True}
     before.pop("modelship:promotion")
     assert after == before
 
