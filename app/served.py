@@ -4,6 +4,7 @@ from __future__ import annotations
 import os
 
 import numpy as np
+from starlette.requests import Request
 
 from app.entry import StoreEntry
 from app.errors import ProtocolError
@@ -63,6 +64,20 @@ class ServedModel:
                                      "(for token ids: are they all within the model's vocabulary?)") from None
         self.metrics.observe_predictions(batch, outputs)
         return outputs
+
+
+def served(request: Request) -> ServedModel:
+    """The model a request's path names (`{name}`, and `{version}` where the route has one), or a 404 that says
+    what this server serves: both protocols address the one model the same way."""
+    model: ServedModel = request.app.state.model
+    name = request.path_params["name"]
+    version = request.path_params.get("version")
+    serves = f"this server serves model {model.name!r} version {model.version!r}"
+    if name != model.name:
+        raise ProtocolError(404, f"model {name!r} not found: {serves}")
+    if version is not None and version != model.version:
+        raise ProtocolError(404, f"model {name!r} has no version {version!r}: {serves}")
+    return model
 
 
 def _label(value: float | None) -> str:
