@@ -188,7 +188,7 @@ class StackConfig(Section):
     promotion: PromotionConfig = PromotionConfig()
 
 
-class ConfigError(pulumi.RunError):
+class StackConfigError(pulumi.RunError):
     """Printed by the engine without a traceback: the message is the whole story."""
 
 
@@ -237,7 +237,7 @@ def _key(loc: tuple[Any, ...]) -> str:
 
 
 def parse(raw: dict[str, Any], stack: str, secret_sections: frozenset[str] = frozenset()) -> StackConfig:
-    """Validates a `{section: value}` mapping (keys without the namespace); raises ConfigError listing every problem.
+    """Validates a `{section: value}` mapping (keys without the namespace); raises StackConfigError listing every problem.
 
     `secret_sections`: the sections the stack stores encrypted; credentials elsewhere are refused.
     """
@@ -255,7 +255,7 @@ def parse(raw: dict[str, Any], stack: str, secret_sections: frozenset[str] = fro
         problems = [(f"{NAMESPACE}:{key}", why) for key, why in _cross_checks(cfg, secret_sections)]
     if problems:
         lines = "\n".join(f"  - {key}: {why}" for key, why in problems)
-        raise ConfigError(
+        raise StackConfigError(
             f"stack '{stack}' has {len(problems)} invalid config value(s); nothing was registered.\n{lines}\n"
             f"Fix them in Pulumi.{stack}.yaml (or `pulumi config set --path`); Pulumi.yaml documents every key."
         )

@@ -114,13 +114,13 @@ def _native_output_to(log: Path) -> Iterator[None]:
 
 def gated_model(model: ModelConfig, gate: GateConfig, stack: str) -> GatedModel:
     """Trains into the store, or reuses the stored entry without importing TensorFlow, then applies the gate."""
-    from model import ConfigError, DataError, gated_entry
+    from model import DataError, TrainConfigError, gated_entry
 
     store = Store(ROOT / model.store_dir)
     try:
         with _native_output_to(TRAIN_LOG):
             entry_dir, result = gated_entry(ROOT / model.train_config, model.training_overrides(), gate.thresholds, store.root)
-    except (ConfigError, DataError) as err:
+    except (TrainConfigError, DataError) as err:
         raise GateFailed(
             f"stack '{stack}': no model to gate from {model.train_config} (modelship:model.trainConfig, overrides); "
             f"nothing was registered.\n{err}"

@@ -14,7 +14,7 @@ from typing import Any, Optional
 import yaml
 
 from infra import ROOT
-from infra.config import NAMESPACE, ConfigError, StackConfig, parse
+from infra.config import NAMESPACE, StackConfigError, StackConfig, parse
 
 
 
@@ -78,7 +78,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     args = parser.parse_args(argv)
     try:
         passed, text = gate_report(args.stack)
-    except ConfigError as err:
+    except StackConfigError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     print(text)

@@ -15,7 +15,7 @@ from pydantic import ValidationError
 
 from model.build import trained_entry
 from model.card import CARD
-from model.config import ConfigError, load, read_mapping
+from model.config import TrainConfigError, load, read_mapping
 from model.data import DataError
 from model.gate import Thresholds
 from model.search import gated_entry
@@ -99,7 +99,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     args = _parser().parse_args(argv)
     try:
         return run(args)
-    except (UsageError, ConfigError, DataError, CorruptEntry, ValueError) as e:
+    except (UsageError, TrainConfigError, DataError, CorruptEntry, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
 

@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from model.build import identify
-from model.config import REPO_ROOT, ConfigError, TrainConfig, load
+from model.config import REPO_ROOT, TrainConfigError, TrainConfig, load
 from model.user import UserCodeError, build_user_model, code_digest, load_callable
 from model_helpers import ROOT, run_python
 
@@ -107,7 +107,7 @@ def test_new_keys_have_the_contract_defaults() -> None:
     ({"data": {"loder": "pkg.data:load"}}, "data.loder: unknown key"),
 ])
 def test_bad_user_keys_are_named(raw: dict[str, Any], fragment: str) -> None:
-    with pytest.raises(ConfigError) as caught:
+    with pytest.raises(TrainConfigError) as caught:
         load(raw)
     assert fragment in str(caught.value), str(caught.value)
 
