@@ -6,7 +6,7 @@ import os
 import numpy as np
 from starlette.requests import Request
 
-from app.entry import StoreEntry
+from app.entry import ServedEntry
 from app.errors import ProtocolError
 from app.metrics import Metrics
 from app.predictor import Predictor
@@ -25,7 +25,7 @@ class ServedModel:
         self.name = settings.model_name
         self.version = VERSION
         self.max_batch = settings.max_batch
-        self.entry = StoreEntry(settings.model_dir)
+        self.entry = ServedEntry(settings.model_dir)
         report = self.entry.report
         self.task = report.task
         self.signature = report.signature

@@ -14,8 +14,9 @@ import pulumi
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 from pydantic.alias_generators import to_camel, to_snake
 
+from app.entry import Task
+from model.config import DEFAULT_TASK
 from model.gate import Thresholds
-from model.report import Task
 from monitoring.spec import Duration
 
 NAMESPACE = "modelship"
@@ -169,7 +170,7 @@ class PromotionConfig(Section):
     image: Optional[str] = None
     model_id: Optional[str] = Field(None, pattern=r"^[0-9a-f]{64}$")
     # What the model predicts, as the source stack recorded it: the monitoring rules follow it.
-    task: Task = "multiclass"
+    task: Task = DEFAULT_TASK
     # The source stack's recorded metrics for the served format, re-checked against this stack's gate.
     metrics: dict[str, float] = Field(default_factory=dict)
     from_stack: Optional[str] = None

@@ -19,10 +19,13 @@ import yaml
 from pydantic import (AfterValidator, BaseModel, ConfigDict, Field, PositiveInt, PrivateAttr, ValidationError,
                       field_validator, model_validator)
 
+from app.entry import Task
+
+# The task of a config that names none, and of a model recorded before tasks existed: the seed's classifier.
+DEFAULT_TASK: Task = "multiclass"
+
 # Where a mapping or the default config finds user files: the repository (model/..).
 REPO_ROOT = Path(__file__).resolve().parent.parent
-
-Task = Literal["multiclass", "binary", "regression"]
 
 _REF = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*$")
 
@@ -107,7 +110,7 @@ class TrainConfig(_Strict):
     replaces training altogether. `params` goes to the builder and to a loader that takes an argument.
     """
 
-    task: Task = "multiclass"
+    task: Task = DEFAULT_TASK
     builder: Optional[CallableRef] = None
     params: dict[str, Any] = Field(default_factory=dict)
     artifact: Optional[str] = None

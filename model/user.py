@@ -23,7 +23,8 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator, Literal, Optional
 
 import numpy as np
 
-from model.config import Task, TrainConfig, TrainConfigError
+from app.entry import Task
+from model.config import TrainConfig, TrainConfigError
 
 if TYPE_CHECKING:
     import keras
