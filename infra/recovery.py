@@ -23,11 +23,14 @@ import argparse
 import getpass
 import json
 import os
+import re
+import signal
 import socket
 import subprocess
 import sys
+import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -42,6 +45,9 @@ STACK_LABEL = "ai.modelship.stack"  # what infra/docker_engine.py (and any Docke
 # A process that started later than this after the lock was written cannot be the one that wrote it (its pid was
 # reused). Generous: the clock of the process table and the lock's clock are the same machine's.
 _PID_REUSE_SLACK = timedelta(seconds=2)
+
+
+Say = Callable[[str], None]
 
 
 class RecoveryError(RuntimeError):
@@ -116,9 +122,8 @@ def stale_reason(lock: Lock, hostname: str) -> Optional[str]:
     return None
 
 
-def release_stale_locks(directory: Path, stack: str, hostname: str) -> list[str]:
+def release_stale_locks(directory: Path, stack: str, hostname: str, say: Say) -> None:
     """Releases the stack's locks whose process is gone (one message each); raises when a lock must stay."""
-    messages = []
     for lock in read_locks(directory):
         reason = stale_reason(lock, hostname)
         if reason is None:
@@ -128,8 +133,7 @@ def release_stale_locks(directory: Path, stack: str, hostname: str) -> list[str]
                 f"to end; if you know it is gone, `pulumi cancel --stack {stack}` releases its lock."
             )
         lock.path.unlink(missing_ok=True)
-        messages.append(f"released the stale lock of {lock.owner} on stack {stack!r}: {reason}.")
-    return messages
+        say(f"released the stale lock of {lock.owner} on stack {stack!r}: {reason}.")
 
 
 @contextmanager
@@ -154,7 +158,68 @@ def holding_lock(directory: Optional[Path], stack: str, hostname: str) -> Iterat
         mine.unlink(missing_ok=True)
 
 
-# --- 2. the state -------------------------------------------------------------------------------
+# --- 2. the killed run's plugins ------------------------------------------------------------------
+
+_ENGINE_ADDRESS = re.compile(r"^(127\.0\.0\.1|localhost):(\d+)$")
+_PLUGIN = re.compile(r"(^|/)(pulumi-(resource|language|analyzer)-[\w.-]+|resource-[\w.-]+-v[\d.]+/[\w.-]+)$")
+PLUGIN_STOP_S = 10
+
+
+def _listening(port: int) -> bool:
+    with socket.socket() as probe:
+        probe.settimeout(1)
+        return probe.connect_ex(("127.0.0.1", port)) == 0
+
+
+def _plugin_groups(cwd: Path) -> dict[int, tuple[int, list[str]]]:
+    """Process group -> (engine port, commands) of the Pulumi plugins running in `cwd`: the language host, the
+    program, provider plugins (the engine starts each in a process group of its own, with its address as argument)."""
+    groups: dict[int, tuple[int, list[str]]] = {}
+    for proc in Path("/proc").glob("[0-9]*"):
+        try:
+            argv = (proc / "cmdline").read_bytes().decode(errors="replace").split("\0")
+            if Path(os.readlink(proc / "cwd")) != cwd.resolve():
+                continue
+            pgid = os.getpgid(int(proc.name))
+        except (OSError, ProcessLookupError):
+            continue
+        ports = [int(m.group(2)) for arg in argv if (m := _ENGINE_ADDRESS.match(arg))]
+        if ports and (any(_PLUGIN.search(arg) for arg in argv) or "pulumi.dynamic" in argv):
+            groups.setdefault(pgid, (ports[0], []))[1].append(" ".join(argv).strip()[:100])
+    return groups
+
+
+def stop_orphaned_plugins(cwd: Path, say: Say) -> None:
+    """Stops the plugins whose engine is gone. A killed `pulumi` leaves them running: a provider mid-`create`
+    still finishes it, making an object the state never hears of (after orphans were looked for), and the
+    program may still be training. With their engine gone they have nobody to answer to."""
+    if not Path("/proc").is_dir():
+        return  # no process table to read (macOS): a lingering create is then found by the next make up
+    for pgid, (port, commands) in _plugin_groups(cwd).items():
+        if _listening(port) or pgid == os.getpgid(0):
+            continue
+        try:
+            os.killpg(pgid, signal.SIGTERM)
+        except (ProcessLookupError, PermissionError):
+            continue
+        deadline = time.monotonic() + PLUGIN_STOP_S
+        while time.monotonic() < deadline and _group_alive(pgid):
+            time.sleep(0.2)
+        if _group_alive(pgid):
+            os.killpg(pgid, signal.SIGKILL)
+        say(f"stopped the plugin process group {pgid} of a killed update ({'; '.join(commands)}): its engine at "
+            f"127.0.0.1:{port} is gone, and a create it finished now would make an object the state never hears of.")
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+# --- 3. the state -------------------------------------------------------------------------------
 
 
 class PendingOperation(BaseModel):
@@ -191,21 +256,21 @@ def read_state(stack: str, cwd: Path) -> StackState:
     )
 
 
-def resolve_pending(stack: str, cwd: Path, pending: list[PendingOperation]) -> str:
+def resolve_pending(stack: str, cwd: Path, pending: list[PendingOperation], say: Say) -> None:
     """Reads every resource back from its provider and drops the pending operations (a pending create made
     nothing the state can name; what it made, if anything, is an orphan for the next step)."""
     listed = ", ".join(f"{p.type} {p.urn.rsplit('::', 1)[-1]}" for p in pending)
-    print(f"recovery: the interrupted update left {len(pending)} pending operation(s) ({listed}); "
-          "`pulumi refresh --clear-pending-creates` reads the stack back from its providers", flush=True)
+    say(f"the interrupted update left {len(pending)} pending operation(s) ({listed}); "
+        "`pulumi refresh --clear-pending-creates` reads the stack back from its providers")
     _pulumi(stack, cwd, "refresh", "--yes", "--skip-preview", "--clear-pending-creates", "--suppress-outputs",
             capture=False)
-    return f"resolved {len(pending)} pending operation(s) by a refresh: the state now holds what exists."
+    say(f"resolved {len(pending)} pending operation(s) by a refresh: the state now holds what exists.")
 
 
-# --- 3. orphans -----------------------------------------------------------------------------------
+# --- 4. orphans -----------------------------------------------------------------------------------
 
 
-def remove_orphans(owner: str, known_ids: frozenset[str]) -> list[str]:
+def remove_orphans(owner: str, known_ids: frozenset[str], say: Say) -> None:
     """Removes the Docker containers, networks and volumes labelled `ai.modelship.stack=<owner>` whose ids the
     state does not hold (containers first: they hold the networks, volumes and host ports)."""
     import docker
@@ -214,26 +279,24 @@ def remove_orphans(owner: str, known_ids: frozenset[str]) -> list[str]:
         client = docker.from_env(timeout=120)
         client.ping()
     except docker.errors.DockerException:
-        return []  # no Docker here: nothing of a Docker target to recover (a docker stack's `up` says so itself)
+        return  # no Docker here: nothing of a Docker target to recover (a docker stack's `up` says so itself)
     selector = {"label": f"{STACK_LABEL}={owner}"}
-    messages = []
     for container in client.containers.list(all=True, filters=selector):
         if container.id in known_ids:
             continue
         ports = sorted(f"{b['HostIp']}:{b['HostPort']}" for bs in (container.ports or {}).values() if bs for b in bs)
         held = f", holding {', '.join(ports)}" if ports else ""
         container.remove(force=True, v=True)
-        messages.append(f"removed container {container.name} ({container.short_id}, {container.status}{held}): it "
-                        f"carries {STACK_LABEL}={owner} but the stack's state does not know it.")
+        say(f"removed container {container.name} ({container.short_id}, {container.status}{held}): it "
+            f"carries {STACK_LABEL}={owner} but the stack's state does not know it.")
     for network in client.networks.list(filters=selector):
         if network.id not in known_ids:
             network.remove()
-            messages.append(f"removed network {network.name} ({network.short_id}): labelled for {owner}, unknown to the state.")
+            say(f"removed network {network.name} ({network.short_id}): labelled for {owner}, unknown to the state.")
     for volume in client.volumes.list(filters=selector):
         if volume.id not in known_ids:
             volume.remove(force=True)
-            messages.append(f"removed volume {volume.name}: labelled for {owner}, unknown to the state.")
-    return messages
+            say(f"removed volume {volume.name}: labelled for {owner}, unknown to the state.")
 
 
 # --- all of it ------------------------------------------------------------------------------------
@@ -243,23 +306,24 @@ def project_name(cwd: Path) -> str:
     return yaml.safe_load((cwd / "Pulumi.yaml").read_text())["name"]
 
 
-def recover(stack: str, cwd: Path = ROOT, locks_only: bool = False) -> list[str]:
-    """Makes `stack` ready for its next update; one message per thing done (none when nothing was interrupted).
-    Raises RecoveryError when a lock must stay (its update runs) or a step fails."""
+def recover(stack: str, cwd: Path = ROOT, locks_only: bool = False, say: Say = lambda _: None) -> None:
+    """Makes `stack` ready for its next update, calling `say` once per thing done (never when nothing was
+    interrupted). Raises LockHeld when a lock must stay (its update runs), RecoveryError when a step fails."""
     backend = os.environ.get("PULUMI_BACKEND_URL", "")
     project = project_name(cwd)
     hostname = socket.gethostname()
     directory = lock_dir(backend, project, stack)
-    messages = release_stale_locks(directory, stack, hostname) if directory is not None else []
+    if directory is not None:
+        release_stale_locks(directory, stack, hostname, say)
     if locks_only:
-        return messages
+        return
+    stop_orphaned_plugins(cwd, say)
     state = read_state(stack, cwd)
     if state.pending:
-        messages.append(resolve_pending(stack, cwd, state.pending))
+        resolve_pending(stack, cwd, state.pending, say)
     with holding_lock(directory, stack, hostname):
         state = read_state(stack, cwd)
-        messages += remove_orphans(f"{project}/{stack}", state.ids)
-    return messages
+        remove_orphans(f"{project}/{stack}", state.ids, say)
 
 
 def main(argv: Optional[list[str]] = None) -> int:
@@ -268,7 +332,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     parser.add_argument("--locks-only", action="store_true", help="only release stale locks (a preview changes nothing)")
     args = parser.parse_args(argv)
     try:
-        messages = recover(args.stack, Path.cwd(), args.locks_only)
+        recover(args.stack, Path.cwd(), args.locks_only, say=lambda message: print(f"recovery: {message}", flush=True))
     except LockHeld as err:
         # The update's to refuse: the CLI says so in its own words and exits non-zero.
         print(f"recovery: {err}", file=sys.stderr)
@@ -276,8 +340,6 @@ def main(argv: Optional[list[str]] = None) -> int:
     except RecoveryError as err:
         print(f"recovery: {err}", file=sys.stderr)
         return 1
-    for message in messages:
-        print(f"recovery: {message}", flush=True)
     return 0
 
 

@@ -251,34 +251,62 @@ def test_the_next_make_up_finishes_an_interrupted_one(dev, point):
             break
         time.sleep(0.1)
     left_behind = descendants(pulumi_pid)
-    os.kill(pulumi_pid, signal.SIGKILL)
-    killed_at = time.monotonic()
-    interrupted, _ = run.communicate(timeout=60)
-    assert run.returncode != 0, interrupted[-2000:]
-    survivors = [f"{p}: {cmdline(p)[:80]}" for p in left_behind if alive(p)]
-    print(f"\n[{point}] killed pulumi up {pulumi_pid}; its processes still alive: {survivors}")
+    try:
+        os.kill(pulumi_pid, signal.SIGKILL)
+        killed_at = time.monotonic()
+        interrupted, _ = run.communicate(timeout=60)
+        assert run.returncode != 0, interrupted[-2000:]
+        survivors = [f"{p}: {cmdline(p)[:80]}" for p in left_behind if alive(p)]
+        print(f"\n[{point}] killed pulumi up {pulumi_pid}; its processes still alive: {survivors}")
 
-    again = make_up(dev.es)
-    serving_again = time.monotonic() - killed_at
-    recovery = [line for line in again.output.splitlines() if line.startswith("recovery:")]
-    print(f"[{point}] the next make up took {again.seconds:.0f} s; kill to serving the new model: "
-          f"{serving_again:.0f} s\n" + "\n".join(recovery))
-    assert again.returncode == 0, again.output[-6000:]
-    assert any("released the stale lock" in line and str(pulumi_pid) in line for line in recovery), recovery
+        again = make_up(dev.es)
+        serving_again = time.monotonic() - killed_at
+        recovery = [line for line in again.output.splitlines() if line.startswith("recovery:")]
+        print(f"[{point}] the next make up took {again.seconds:.0f} s; kill to serving the new model: "
+              f"{serving_again:.0f} s\n" + "\n".join(recovery))
+        assert again.returncode == 0, again.output[-6000:]
+        assert any("released the stale lock" in line and str(pulumi_pid) in line for line in recovery), recovery
+        # The killed run's plugins (they outlive their engine) were stopped before orphans were looked for.
+        lingering = [f"{p}: {cmdline(p)[:80]}" for p in left_behind if alive(p)]
+        assert lingering == [], lingering
 
-    outputs = dev.es.stack.outputs()
-    new_model = outputs["modelId"].value
-    assert new_model != served_before and served_model() == new_model
-    deployment = export(dev.es)
-    assert not deployment.get("pending_operations"), deployment["pending_operations"]
-    running = labelled(dev.client)
-    containers = {r["id"] for r in deployment["resources"] if r["type"].endswith(":Container") and r.get("id")}
-    assert containers == set(running), f"state: {containers}, docker: {running}"
-    networks = {n.id for n in dev.client.networks.list(filters={"label": f"{STACK_LABEL}={OWNER}"})}
-    assert networks <= state_ids(deployment), "a labelled network the state does not know"
-    assert not list((Path(dev.es.env["PULUMI_BACKEND_URL"].removeprefix("file://")) / ".pulumi" / "locks").rglob("*.json"))
+        outputs = dev.es.stack.outputs()
+        new_model = outputs["modelId"].value
+        assert new_model != served_before and served_model() == new_model
+        deployment = export(dev.es)
+        assert not deployment.get("pending_operations"), deployment["pending_operations"]
+        running = labelled(dev.client)
+        containers = {r["id"] for r in deployment["resources"] if r["type"].endswith(":Container") and r.get("id")}
+        assert containers == set(running), f"state: {containers}, docker: {running}"
+        networks = {n.id for n in dev.client.networks.list(filters={"label": f"{STACK_LABEL}={OWNER}"})}
+        assert networks <= state_ids(deployment), "a labelled network the state does not know"
+        assert not locks(dev.es)
+    finally:
+        # The killed run's processes are this test's: none outlives the case, whatever it found.
+        for pid in left_behind:
+            if alive(pid):
+                os.kill(pid, signal.SIGKILL)
 
-    # The killed run's processes are ours: none may outlive the case.
-    for pid in left_behind:
-        if alive(pid):
-            os.kill(pid, signal.SIGKILL)
+
+def locks(es: EngineStack) -> list[Path]:
+    return list((Path(es.env["PULUMI_BACKEND_URL"].removeprefix("file://")) / ".pulumi" / "locks").rglob("*.json"))
+
+
+def test_a_second_make_up_refuses_while_one_runs_and_touches_nothing(dev):
+    """Recovery leaves a live lock alone: the second `make up` refuses through the backend's lock, the first
+    finishes, and no container of the first was taken for an orphan."""
+    before = labelled(dev.client)
+    first = start_make_up(dev.es)
+    deadline = time.monotonic() + 300
+    while not locks(dev.es):
+        assert first.poll() is None, f"the first make up ended before it took the lock:\n{first.communicate()[0][-3000:]}"
+        assert time.monotonic() < deadline, "the first make up never took the backend's lock"
+        time.sleep(0.2)
+    held = locks(dev.es)
+    second = make_up(dev.es)
+    assert second.returncode != 0 and "the stack is currently locked" in second.output, second.output[-3000:]
+    assert "left alone" in second.output and "recovery: released" not in second.output, second.output[-3000:]
+    assert set(held) <= set(locks(dev.es)) or first.poll() is not None
+    output, _ = first.communicate(timeout=UP_TIMEOUT_S)
+    assert first.returncode == 0, output[-4000:]
+    assert labelled(dev.client) == before and locks(dev.es) == []

@@ -43,7 +43,8 @@ def finished_pid() -> int:
 def test_a_lock_whose_process_is_gone_is_released_naming_whose_and_why(backend):
     pid = finished_pid()
     lock = write_lock(backend, pid, socket.gethostname(), datetime.now(timezone.utc))
-    messages = recovery.recover(STACK, ROOT, locks_only=True)
+    messages: list[str] = []
+    recovery.recover(STACK, ROOT, locks_only=True, say=messages.append)
     assert not lock.exists()
     assert len(messages) == 1 and f"pid {pid}" in messages[0] and "someone@" in messages[0], messages
     assert f"no process {pid} runs on this host" in messages[0]
@@ -64,7 +65,8 @@ def test_a_live_lock_is_left_alone(backend):
 def test_a_reused_pid_does_not_keep_a_lock(backend):
     # This process started after the lock was taken an hour ago: it cannot be the one that took it.
     lock = write_lock(backend, os.getpid(), socket.gethostname(), datetime.now(timezone.utc) - timedelta(hours=1))
-    messages = recovery.recover(STACK, ROOT, locks_only=True)
+    messages: list[str] = []
+    recovery.recover(STACK, ROOT, locks_only=True, say=messages.append)
     assert not lock.exists() and "the pid was reused" in messages[0], messages
 
 
