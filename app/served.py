@@ -12,8 +12,9 @@ from app.metrics import Metrics
 from app.predictor import Predictor
 from app.settings import Settings
 
-# One servable per image; clients of both protocols expect a version, and TF Serving's is numeric.
-VERSION = "1"
+# The protocols' model version (docs/contracts.md): one servable per image, whose identity is its model id;
+# clients of both protocols expect a version, and TF Serving's is numeric.
+MODEL_VERSION = "1"
 
 # The metrics a gate usually judges, per task: labels of modelship_model_info (empty when the report lacks one).
 INFO_METRICS = {"multiclass": ("accuracy", "f1_macro"), "binary": ("accuracy", "f1_macro", "roc_auc"),
@@ -23,7 +24,7 @@ INFO_METRICS = {"multiclass": ("accuracy", "f1_macro"), "binary": ("accuracy", "
 class ServedModel:
     def __init__(self, settings: Settings):
         self.name = settings.model_name
-        self.version = VERSION
+        self.version = MODEL_VERSION
         self.max_batch = settings.max_batch
         self.entry = ServedEntry(settings.model_dir)
         report = self.entry.report
