@@ -208,7 +208,8 @@ def stop_orphaned_plugins(cwd: Path, say: Say) -> None:
         if _group_alive(pgid):
             os.killpg(pgid, signal.SIGKILL)
         say(f"stopped the plugin process group {pgid} of a killed update ({'; '.join(commands)}): its engine at "
-            f"127.0.0.1:{port} is gone, and a create it finished now would make an object the state never hears of.")
+            f"127.0.0.1:{port} is gone, so it has nobody to report to (a create it went on with would make an object "
+            "the state never hears of).")
 
 
 def _group_alive(pgid: int) -> bool:
