@@ -222,6 +222,8 @@ class TestPromotedStacks:
         assert container["securityContext"]["readOnlyRootFilesystem"] is True
         assert spec["template"]["spec"]["imagePullSecrets"] == [{"name": "modelship-server-pull"}]
         assert spec["template"]["metadata"]["annotations"]["ai.modelship.gate.passed"] == "true"
+        # A deployment's version is its image's tag (docs/contracts.md), here the promoted ref's `:test`.
+        assert spec["template"]["metadata"]["labels"]["app.kubernetes.io/version"] == "test"
         assert run.outputs["imageRef"] == promoted
         assert check_policies(run, stack) == []
 
