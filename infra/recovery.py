@@ -1,21 +1,23 @@
 """Recovering a stack from an interrupted update, before the next `pulumi up`, `destroy` or `preview` runs.
 
-A `pulumi up` killed mid-way (SIGKILL, a closed laptop, an OOM kill) leaves three things behind, and each makes
-every later update fail until someone repairs it by hand:
+A `pulumi up` killed mid-way (SIGKILL, a closed laptop, an OOM kill) leaves four things behind, and the first,
+third and fourth each make every later update fail until someone repairs it by hand:
 
 1. **its lock** in a local file backend: the next update refuses ("the stack is currently locked");
-2. **pending operations** in the state (resources it was creating, replacing or deleting): the engine only warns
+2. **its plugins** (language host, program, providers), which outlive their engine: a provider mid-`create`
+   still finishes it, making an object the state never hears of;
+3. **pending operations** in the state (resources it was creating, replacing or deleting): the engine only warns
    about them, and a pending create stays unknown to the state;
-3. **Docker objects the state does not know**: what the killed run created before it could record the ids. They
+4. **Docker objects the state does not know**: what the killed run created before it could record the ids. They
    hold their host ports and names, so the next update's create fails ("port is already allocated").
 
 `recover()` resolves each with what owns it: a lock is released only when its process is gone from this host
-(a live one, or another host's, is left alone and the update refuses as before); pending operations go through
-the CLI's own `pulumi refresh --clear-pending-creates`, which reads every resource back from its provider; and
-Docker objects carrying the stack's label `ai.modelship.stack=<project>/<stack>` whose ids the state does not
-hold are removed, under the stack's lock, so that the update recreates them and the state matches what runs.
-It relies on the label and the state only, never on a provider's internals, so it serves any provider that
-labels what it makes (docs/contracts.md, *Recovery*).
+(a live one, or another host's, is left alone and the update refuses as before); plugins whose engine no longer
+answers are stopped; pending operations go through the CLI's own `pulumi refresh --clear-pending-creates`, which
+reads every resource back from its provider; and Docker objects carrying the stack's label
+`ai.modelship.stack=<project>/<stack>` whose ids the state does not hold are removed, under the stack's lock, so
+that the update recreates them and the state matches what runs. It relies on the label and the state only, never
+on a provider's internals, so it serves any provider that labels what it makes (docs/contracts.md, *Recovery*).
 """
 from __future__ import annotations
 
@@ -74,7 +76,8 @@ class Lock(BaseModel):
 
     @property
     def owner(self) -> str:
-        return f"{self.username}@{self.hostname} (pid {self.pid}, taken {self.timestamp.astimezone(timezone.utc):%Y-%m-%d %H:%M:%S} UTC)"
+        taken = self.timestamp.astimezone(timezone.utc)
+        return f"{self.username}@{self.hostname} (pid {self.pid}, taken {taken:%Y-%m-%d %H:%M:%S} UTC)"
 
 
 def lock_dir(backend_url: str, project: str, stack: str) -> Optional[Path]:
@@ -98,7 +101,8 @@ def _started(pid: int) -> Optional[datetime]:
     """When process `pid` started (Linux /proc), or None where the process table does not say."""
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        boot = next(int(line.split()[1]) for line in Path("/proc/stat").read_text().splitlines() if line.startswith("btime"))
+        boot = next(int(line.split()[1]) for line in Path("/proc/stat").read_text().splitlines()
+                    if line.startswith("btime"))
     except (OSError, StopIteration, IndexError, ValueError):
         return None
     ticks = int(fields[19])  # field 22 of stat, counted after the ")" closing the command name
@@ -127,7 +131,8 @@ def release_stale_locks(directory: Path, stack: str, hostname: str, say: Say) ->
     for lock in read_locks(directory):
         reason = stale_reason(lock, hostname)
         if reason is None:
-            where = "is alive" if lock.hostname == hostname else "runs on another host, whose processes this one cannot see"
+            where = ("is alive" if lock.hostname == hostname
+                     else "runs on another host, whose processes this one cannot see")
             raise LockHeld(
                 f"stack {stack!r} is locked by {lock.owner}, whose process {where}: left alone. Wait for that update "
                 f"to end; if you know it is gone, `pulumi cancel --stack {stack}` releases its lock."
@@ -151,8 +156,8 @@ def holding_lock(directory: Optional[Path], stack: str, hostname: str) -> Iterat
     try:
         others = [lock for lock in read_locks(directory) if lock.path != mine]
         if others:
-            raise LockHeld(f"stack {stack!r} was locked meanwhile by {others[0].owner}: no orphan removed; "
-                                "that update runs now, the next `make up` recovers what is left")
+            raise LockHeld(f"stack {stack!r} was locked meanwhile by {others[0].owner}: left alone, no orphan "
+                           "removed; that update runs now, and the next `make up` recovers what is left")
         yield
     finally:
         mine.unlink(missing_ok=True)
@@ -250,7 +255,8 @@ def read_state(stack: str, cwd: Path) -> StackState:
     deployment = json.loads(_pulumi(stack, cwd, "stack", "export")).get("deployment") or {}
     resources = deployment.get("resources") or []
     pending = deployment.get("pending_operations") or []
-    ids = {r["id"] for r in resources if r.get("id")} | {p["resource"]["id"] for p in pending if p["resource"].get("id")}
+    ids = {r["id"] for r in resources if r.get("id")}
+    ids |= {p["resource"]["id"] for p in pending if p["resource"].get("id")}
     return StackState(
         ids=frozenset(ids),
         pending=[PendingOperation(type=p["type"], urn=p["resource"]["urn"]) for p in pending],
@@ -328,7 +334,7 @@ def recover(stack: str, cwd: Path = ROOT, locks_only: bool = False, say: Say = l
 
 
 def main(argv: Optional[list[str]] = None) -> int:
-    parser = argparse.ArgumentParser(description="Recover a stack from an interrupted update (run by make up/destroy/preview).")
+    parser = argparse.ArgumentParser(description="Recovers a stack from an interrupted update (make up, destroy, preview).")
     parser.add_argument("--stack", required=True)
     parser.add_argument("--locks-only", action="store_true", help="only release stale locks (a preview changes nothing)")
     args = parser.parse_args(argv)

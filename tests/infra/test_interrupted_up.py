@@ -61,6 +61,18 @@ def start_make_up(es: EngineStack) -> subprocess.Popen:
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
 
 
+def interrupt(run: subprocess.Popen) -> None:
+    """Ends a `make up` this test gave up on as Ctrl-C would (the update cancels and releases its lock), so that
+    the next case does not meet it."""
+    if run.poll() is None:
+        os.killpg(run.pid, signal.SIGINT)
+        try:
+            run.communicate(timeout=300)
+        except subprocess.TimeoutExpired:
+            os.killpg(run.pid, signal.SIGKILL)
+            run.communicate()
+
+
 def make_up(es: EngineStack) -> Run:
     started = time.monotonic()
     proc = start_make_up(es)
@@ -114,8 +126,10 @@ def alive(pid: int) -> bool:
 
 
 def labelled(client: docker.DockerClient) -> dict[str, str]:
-    """Container id -> name of everything carrying the stack's label."""
-    return {c.id: c.name for c in client.containers.list(all=True, filters={"label": f"{STACK_LABEL}={OWNER}"})}
+    """Container id -> name of everything carrying the stack's label. One listing call (the high-level list
+    inspects each container after, and an update removes containers meanwhile)."""
+    listed = client.api.containers(all=True, filters={"label": f"{STACK_LABEL}={OWNER}"})
+    return {c["Id"]: c["Names"][0].lstrip("/") for c in listed}
 
 
 def export(es: EngineStack) -> dict:
@@ -243,13 +257,17 @@ def test_the_next_make_up_finishes_an_interrupted_one(dev, point):
 
     run = start_make_up(dev.es)
     deadline, pulumi_pid = time.monotonic() + KILL_WAIT_S, None
-    while True:
-        assert run.poll() is None, f"make up ended before the kill point {point}:\n{run.communicate()[0][-4000:]}"
-        assert time.monotonic() < deadline, f"kill point {point} never came"
-        pulumi_pid = pulumi_pid or pulumi_up_pid(run.pid)
-        if pulumi_pid and KILL_POINTS[point](ctx, pulumi_pid):
-            break
-        time.sleep(0.1)
+    try:
+        while True:
+            assert run.poll() is None, f"make up ended before the kill point {point}:\n{run.communicate()[0][-4000:]}"
+            assert time.monotonic() < deadline, f"kill point {point} never came"
+            pulumi_pid = pulumi_pid or pulumi_up_pid(run.pid)
+            if pulumi_pid and KILL_POINTS[point](ctx, pulumi_pid):
+                break
+            time.sleep(0.1)
+    except BaseException:
+        interrupt(run)
+        raise
     left_behind = descendants(pulumi_pid)
     try:
         os.kill(pulumi_pid, signal.SIGKILL)
@@ -292,17 +310,28 @@ def locks(es: EngineStack) -> list[Path]:
     return list((Path(es.env["PULUMI_BACKEND_URL"].removeprefix("file://")) / ".pulumi" / "locks").rglob("*.json"))
 
 
+def lock_pid(lock: Path) -> int | None:
+    try:
+        return json.loads(lock.read_text())["pid"]
+    except (OSError, ValueError):  # released, or half-written, meanwhile
+        return None
+
+
 def test_a_second_make_up_refuses_while_one_runs_and_touches_nothing(dev):
     """Recovery leaves a live lock alone: the second `make up` refuses through the backend's lock, the first
     finishes, and no container of the first was taken for an orphan."""
     before = labelled(dev.client)
     first = start_make_up(dev.es)
     deadline = time.monotonic() + 300
-    # The lock of the first's `pulumi up` (its recovery holds one too, for a moment).
-    while not (held := [lock for lock in locks(dev.es) if pulumi_up_pid(first.pid) == json.loads(lock.read_text())["pid"]]):
-        assert first.poll() is None, f"the first make up ended before it took the lock:\n{first.communicate()[0][-3000:]}"
-        assert time.monotonic() < deadline, "the first make up's pulumi up never took the backend's lock"
-        time.sleep(0.2)
+    try:
+        # The lock of the first's `pulumi up` (its recovery holds one too, for a moment).
+        while not (held := [lock for lock in locks(dev.es) if pulumi_up_pid(first.pid) == lock_pid(lock)]):
+            assert first.poll() is None, f"the first make up ended before it took the lock:\n{first.communicate()[0][-3000:]}"
+            assert time.monotonic() < deadline, "the first make up's pulumi up never took the backend's lock"
+            time.sleep(0.2)
+    except BaseException:
+        interrupt(first)
+        raise
     try:
         second = make_up(dev.es)
         assert second.returncode != 0 and "the stack is currently locked" in second.output, second.output[-3000:]
