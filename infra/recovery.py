@@ -236,7 +236,9 @@ class PendingOperation(BaseModel):
 
 
 class StackState(BaseModel):
-    """What recovery needs of `pulumi stack export`: every id the state holds, and the pending operations."""
+    """What recovery needs of `pulumi stack export`: the ids of what the state holds as existing, and the pending
+    operations. A resource marked `pendingReplacement` was deleted by a delete-before-replace whose replacement
+    never came: the engine will not delete it again, so an object still under its id is not the state's."""
 
     ids: frozenset[str]
     pending: list[PendingOperation]
@@ -255,7 +257,7 @@ def read_state(stack: str, cwd: Path) -> StackState:
     deployment = json.loads(_pulumi(stack, cwd, "stack", "export")).get("deployment") or {}
     resources = deployment.get("resources") or []
     pending = deployment.get("pending_operations") or []
-    ids = {r["id"] for r in resources if r.get("id")}
+    ids = {r["id"] for r in resources if r.get("id") and not r.get("pendingReplacement")}
     ids |= {p["resource"]["id"] for p in pending if p["resource"].get("id")}
     return StackState(
         ids=frozenset(ids),
@@ -295,7 +297,8 @@ def remove_orphans(owner: str, known_ids: frozenset[str], say: Say) -> None:
         held = f", holding {', '.join(ports)}" if ports else ""
         container.remove(force=True, v=True)
         say(f"removed container {container.name} ({container.short_id}, {container.status}{held}): it "
-            f"carries {STACK_LABEL}={owner} but the stack's state does not know it.")
+            f"carries {STACK_LABEL}={owner} but the stack's state does not hold it (unknown, or deleted pending "
+            "its replacement).")
     for network in client.networks.list(filters=selector):
         if network.id not in known_ids:
             network.remove()

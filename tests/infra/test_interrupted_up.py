@@ -173,12 +173,14 @@ def image_build(ctx: Context, pulumi_pid: int) -> bool:
 
 
 def new_server(ctx: Context, pulumi_pid: int) -> bool:
-    return any(name.startswith("server-") for id_, name in labelled(ctx.client).items() if id_ not in ctx.before)
+    # By name, whatever the provider's naming adds around it (a random suffix, a stack prefix).
+    return any("server" in name for id_, name in labelled(ctx.client).items() if id_ not in ctx.before)
 
 
 def prometheus_replace(ctx: Context, pulumi_pid: int) -> bool:
     # The old Prometheus is gone (a fixed host port: deleted before its replacement is created).
-    old = {id_ for id_, name in ctx.before.items() if name.startswith("monitoring-prometheus-")}
+    old = {id_ for id_, name in ctx.before.items() if "prometheus" in name}
+    assert old, f"no Prometheus among the stack's containers: {ctx.before}"
     return not old & set(labelled(ctx.client))
 
 
