@@ -21,7 +21,7 @@ bootstrap-stack:
 	@toolchain/bootstrap.sh --stack $(STACK)
 
 up: bootstrap-stack
-	$(SELECT) pulumi up --yes --suppress-outputs --stack $(STACK) && python -m infra.stack_outputs --stack $(STACK)
+	$(SELECT) python -m infra.migrate_docker --stack $(STACK) && pulumi up --yes --suppress-outputs --stack $(STACK) && python -m infra.stack_outputs --stack $(STACK)
 
 preview: bootstrap-stack
 	$(SELECT) pulumi preview --suppress-outputs --stack $(STACK) --policy-pack policy

@@ -111,6 +111,10 @@ class MonitoringSpec(_Model):
     task: Task = "multiclass"
     targets: Targets
     job: LabelName = "modelship"
+    # The reverse proxy in front of the servers (docker target), scraped as its own job: requests per status,
+    # retries, redispatches, servers up per backend.
+    proxy_targets: Optional[StaticTargets] = None
+    proxy_job: LabelName = "modelship-proxy"
     # Route templates (anchored regex) that the service alerts measure: inference, not probes or scrapes.
     inference_routes: str = r".*/infer|.*:predict"
     slo: Slo = Slo()
