@@ -27,7 +27,7 @@ from pulumi import automation as auto
 HERE = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(HERE))
 from bench.serve import wrk  # noqa: E402
-from tests.infra.engine import LINKED, made_by  # noqa: E402
+from tests.infra.engine import LINKED, remove_registry_images  # noqa: E402
 from tests.infra.load import BODY, PATH, Load, answer_of  # noqa: E402
 
 STACK = "proxy-bench"
@@ -113,8 +113,7 @@ def main() -> int:
         finally:
             stack.destroy()
             stack.workspace.remove_stack(STACK)
-            for tag in made_by(client, STACK, REGISTRY_PORT)["images"]:
-                client.images.remove(tag, force=True)
+            remove_registry_images(client, REGISTRY_PORT)
     return 0
 
 

@@ -161,8 +161,11 @@ class ContainerWorkload(pulumi.ComponentResource):
         token = workload.auth_token
         secret_token = pulumi.Output.secret(token.get_secret_value()) if token else None
         network = docker_engine.network(f"{name}-net", opts=child)
-        # Present in the Engine (pulled from the registry by digest if not); removed again on destroy.
-        pulled = docker_engine.local_image(f"{name}-image", args.image_ref, opts=child, keep_locally=False)
+        # Present in the Engine (pulled from the registry by digest if not). Kept there when the stack moves on:
+        # after a failed update and its repair the model goes A -> B -> A, and removing the reference of the
+        # replaced RemoteImage would then remove the image the serving containers run (the Engine refuses, the `up`
+        # fails). A built image stays in the store under its build tag anyway.
+        pulled = docker_engine.local_image(f"{name}-image", args.image_ref, opts=child)
         spec = container_spec(pulled.image_id, workload, args.labels, secret_token)
 
         self.containers: list[docker.Container] = []

@@ -42,12 +42,12 @@ def network(name: str, opts: Optional[pulumi.ResourceOptions] = None) -> docker.
     return docker.Network(name, driver="bridge", labels=[docker.NetworkLabelArgs(label=key, value=value)], opts=opts)
 
 
-def local_image(name: str, ref: pulumi.Input[str], opts: Optional[pulumi.ResourceOptions] = None,
-                keep_locally: bool = True) -> docker.RemoteImage:
+def local_image(name: str, ref: pulumi.Input[str], opts: Optional[pulumi.ResourceOptions] = None) -> docker.RemoteImage:
     """An image in the Engine's store by its id: containers name it by id, as the provider reads them back
     (a name would differ from what a refresh reads, and replace the container on every `up`). Pulled only when
-    absent (the serving image, from the stack's registry); the local base images are never pulled nor removed."""
-    return docker.RemoteImage(name, name=ref, keep_locally=keep_locally, opts=opts)
+    absent (the serving image, from the stack's registry; the base images are local, never pulled); never removed
+    (infra/container.py says why for the serving image)."""
+    return docker.RemoteImage(name, name=ref, keep_locally=True, opts=opts)
 
 
 def healthcheck(test: Sequence[str], interval_s: int = 5, timeout_s: int = 3, retries: int = 3,

@@ -43,6 +43,15 @@ def made_by(client: docker.DockerClient, stack: str, registry_port: int) -> dict
     }
 
 
+def remove_registry_images(client: docker.DockerClient, registry_port: int) -> None:
+    """Every image named after the registry on `registry_port` (build tags and pulled digest references): what a
+    test stack leaves in the Engine's store, since its images are kept there (infra/container.py)."""
+    prefix = f"localhost:{registry_port}/"
+    for image in client.images.list():
+        if any(name.startswith(prefix) for name in image.tags + (image.attrs.get("RepoDigests") or [])):
+            client.images.remove(image.id, force=True)
+
+
 @dataclass
 class EngineStack:
     stack: auto.Stack

@@ -114,7 +114,7 @@ class TestDev:
         assert sorted(short(d) for d in server.dependencies) == ["server-image", "server-net"]
         pulled = next(r for r in dev_run.of_type(IMAGE) if r.name == "server-image")
         assert [short(d) for d in pulled.dependencies] == ["image"]
-        assert pulled.inputs["name"].endswith("@" + DIGEST) and pulled.inputs["keepLocally"] is False
+        assert pulled.inputs["name"].endswith("@" + DIGEST) and pulled.inputs["keepLocally"] is True
 
     def test_image_carries_the_model_id_and_the_gate(self, dev_run):
         image = dev_run.one(BUILT).inputs

@@ -1,5 +1,5 @@
 """Model updates on the Docker target drop no request: the real engine, two server replicas behind the reverse
-proxy, and a constant load on 127.0.0.1 (4 threads, 300 req/s, keep-alive) across each `up`.
+proxy, and a constant load on 127.0.0.1 (8 threads, 400 req/s offered, keep-alive) across each `up`.
 
 - a model update: 0 failed requests, every answer from the old or the new model, the new one serving at the end,
   the replicas replaced slot by slot (the second new container made once the first is healthy);
@@ -19,7 +19,7 @@ import httpx
 import pytest
 from pulumi import automation as auto
 
-from tests.infra.engine import ROOT, EngineStack, engine_stack, made_by, missing_toolchain
+from tests.infra.engine import ROOT, EngineStack, engine_stack, missing_toolchain, remove_registry_images
 from tests.infra.load import BODY, PATH, Load, answer_of
 
 STACK = "proxy-zd"
@@ -28,7 +28,7 @@ TOKEN = "zero-drop-token"
 # Quick models, kept in the repository's store across runs (content-addressed: a rerun trains nothing).
 STORE = str(ROOT / ".modelship" / "store")
 OLD, NEW = {"epochs": 2, "search": []}, {"epochs": 3, "search": []}
-RATE = 300.0
+RATE, THREADS = 400.0, 8
 
 
 def config(model: dict = OLD, **workload) -> dict:
@@ -60,8 +60,7 @@ def zd(tmp_path_factory, client) -> EngineStack:
         es.stack.workspace.remove_stack(STACK)
     finally:
         # What the stack's builds tagged for its registry stays in the Engine's store otherwise.
-        for tag in made_by(client, STACK, REGISTRY_PORT)["images"]:
-            client.images.remove(tag, force=True)
+        remove_registry_images(client, REGISTRY_PORT)
 
 
 def write(es: EngineStack, sections: dict) -> None:
@@ -124,7 +123,10 @@ def test_model_update_under_load_drops_nothing(zd, client):
     old = answer_of(url, TOKEN)
     before = {c.id for c in servers(client)}
     write(zd, config(NEW))
-    with Load(url, TOKEN, rate=RATE) as load:
+    # The preview trains and gates the new model into the store, so that the load below spans the image build and
+    # the rollout, not minutes of training starving every process of CPU.
+    zd.stack.preview()
+    with Load(url, TOKEN, rate=RATE, threads=THREADS) as load:
         time.sleep(1)
         zd.stack.up(on_output=print)
         time.sleep(2)
@@ -148,7 +150,7 @@ def test_update_whose_containers_never_get_healthy_fails_and_drops_nothing(zd, c
     # A new model in 8 MiB: its containers cannot start, so they never get healthy.
     write(zd, config(OLD, memory="8Mi"))
     try:
-        with Load(url, TOKEN, rate=RATE) as load:
+        with Load(url, TOKEN, rate=RATE, threads=THREADS) as load:
             time.sleep(1)
             with pytest.raises(auto.CommandError, match="did not come up"):
                 zd.stack.up(on_output=print)
