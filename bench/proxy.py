@@ -4,7 +4,8 @@ Through the real engine on a scratch stack (`proxy-bench`, ports 48080/45000): u
 1. latency: wrk (1 thread, batch-1 V2 requests) at concurrency 1 and 8 through the proxy's host port and
    directly to the server container's address on the stack's network, interleaved, side by side (p50, p99, ratio);
 2. failed requests across a model update: 4 threads with keep-alive connections at `--rate` req/s (bounded)
-   while `pulumi up` replaces the model (tests/infra/load.py);
+   while `pulumi up` replaces the model's containers (tests/infra/load.py; the new image is built by a targeted
+   `up` before the load starts);
 then destroy (and remove the image tags its builds left).
 
 `--root DIR` runs another checkout's program (e.g. an export of a commit before the proxy, whose server owns the
@@ -101,6 +102,8 @@ def main() -> int:
                 latency(endpoint, client, args.seconds, Path(tmp))
             old = answer_of(endpoint)
             write(stack, NEW)
+            # The new image first (trained, gated, built, pushed): the load spans the switch, not the build.
+            stack.up(target=[f"urn:pulumi:{STACK}::modelship::modelship:infra:ModelImage$docker-build:index:Image::image"])
             with Load(endpoint, rate=args.rate, threads=4) as load:
                 time.sleep(1)
                 started = time.monotonic()

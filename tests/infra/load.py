@@ -29,6 +29,8 @@ class Tally:
     # Failed requests: an exception (refused, reset) or a status other than 200, by kind.
     failed: Counter = field(default_factory=Counter)
     answers: Counter = field(default_factory=Counter)
+    # Requests finished (answered or failed) per wall-clock second: the rate around a given moment.
+    per_second: Counter = field(default_factory=Counter)
     first_failure: Optional[float] = None
     last_failure: Optional[float] = None
     seconds: float = 0.0
@@ -40,6 +42,11 @@ class Tally:
     @property
     def rate(self) -> float:
         return (self.ok + self.dropped) / self.seconds if self.seconds else 0.0
+
+    def rate_around(self, moment: float, before_s: int = 2, after_s: int = 2) -> float:
+        """Requests per second finished from `before_s` before `moment` (wall clock) to `after_s` after it."""
+        seconds = range(int(moment) - before_s, int(moment) + after_s)
+        return sum(self.per_second[s] for s in seconds) / len(seconds)
 
     def failure_window_s(self) -> float:
         return 0.0 if self.first_failure is None else self.last_failure - self.first_failure
@@ -67,6 +74,7 @@ class Load:
 
     def _record(self, ok: bool, kind: str, answer: bytes = b"") -> None:
         with self._lock:
+            self.tally.per_second[int(time.time())] += 1
             if ok:
                 self.tally.ok += 1
                 self.tally.answers[signature(answer)] += 1
