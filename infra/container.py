@@ -20,7 +20,7 @@ from infra.proxy import ReverseProxy, ReverseProxyArgs
 # Same probe as the Kubernetes readiness probe: the V2 protocol's readiness route.
 READY_PATH = "/v2/health/ready"
 NON_ROOT_USER = "10001:10001"
-# What the serving container is called on its network (monitoring's Prometheus scrapes it by this name).
+# What every serving container answers to on its network: the reverse proxy and Prometheus find each one by it.
 MODEL_ALIAS = "model"
 _BINARY = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "k": 10**3, "M": 10**6, "G": 10**9, "T": 10**12}
 
