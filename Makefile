@@ -7,6 +7,9 @@ FROM ?= dev
 TO ?= staging
 ENV := source toolchain/env.sh &&
 SELECT = $(ENV) pulumi stack select --create $(STACK) &&
+# Before an update: what an interrupted one left (a stale lock, pending operations, orphaned containers) is
+# resolved, each with a message (infra/recovery.py); a live lock is left to the update to refuse.
+RECOVER = python -m infra.recovery --stack $(STACK)
 
 .PHONY: bootstrap bootstrap-kubernetes bootstrap-stack up preview destroy promote report stacks test bench cluster cluster-down
 
@@ -21,13 +24,13 @@ bootstrap-stack:
 	@toolchain/bootstrap.sh --stack $(STACK)
 
 up: bootstrap-stack
-	$(SELECT) python -m infra.migrate_docker --stack $(STACK) && pulumi up --yes --suppress-outputs --stack $(STACK) && python -m infra.stack_outputs --stack $(STACK)
+	$(SELECT) $(RECOVER) && python -m infra.migrate_docker --stack $(STACK) && pulumi up --yes --suppress-outputs --stack $(STACK) && python -m infra.stack_outputs --stack $(STACK)
 
 preview: bootstrap-stack
-	$(SELECT) pulumi preview --suppress-outputs --stack $(STACK) --policy-pack policy
+	$(SELECT) $(RECOVER) --locks-only && pulumi preview --suppress-outputs --stack $(STACK) --policy-pack policy
 
 destroy: bootstrap-stack
-	$(SELECT) pulumi destroy --yes --stack $(STACK)
+	$(SELECT) $(RECOVER) && pulumi destroy --yes --stack $(STACK)
 
 promote: bootstrap
 	$(ENV) python -m infra.promote --from $(FROM) --to $(TO)

@@ -34,7 +34,7 @@ if cfg.target == "docker":
     workload = ContainerWorkload("server", ContainerWorkloadArgs(image_ref=image_ref, workload=cfg.workload, labels=labels))
 else:
     workload = KubernetesWorkload("server", KubernetesWorkloadArgs(
-        image_ref=image_ref, model_id=model.model_id, workload=cfg.workload, kubernetes=cfg.kubernetes, annotations=labels,
+        image_ref=image_ref, workload=cfg.workload, kubernetes=cfg.kubernetes, annotations=labels,
         registry=registry,
     ))
 

@@ -1,4 +1,9 @@
-"""The part of a store entry (docs/contracts.md) the server reads: report.json and the served artifact."""
+"""A store entry as its readers see it (docs/contracts.md): report.json's schema, and the entry the server serves.
+
+`Report` is the one definition of report.json's fields that app/ and infra/ rely on; model/ writes it as
+`model.report.TrainingReport`, which extends it. This module imports neither TensorFlow nor anything of
+model/: the server image carries app/ only.
+"""
 from __future__ import annotations
 
 import hashlib
@@ -14,7 +19,7 @@ DType = Literal["float32", "int32"]
 
 
 class _Open(BaseModel):
-    # model/ may add fields; the server reads only what it needs.
+    # model/ may add fields; a reader reads only what it needs.
     model_config = ConfigDict(extra="ignore", frozen=True)
 
 
@@ -37,6 +42,8 @@ class Tensor(_Open):
 
 
 class Signature(_Open):
+    """The served model's one input and one output, without the batch dimension."""
+
     input: Tensor
     output: Tensor
 
@@ -48,7 +55,8 @@ class Data(_Open):
 
 
 class Bins(_Open):
-    """`v` falls in bin `searchsorted(edges, v, side="right")`: `len(edges) + 1` bins, `ratios` their training shares."""
+    """Quantile bins of one training-split series: `v` falls in bin `searchsorted(edges, v, side="right")`, so
+    `len(edges) + 1` bins, `ratios` their training shares."""
 
     edges: list[float]
     ratios: list[float]
@@ -63,23 +71,28 @@ class Bins(_Open):
 
 
 class FeatureBins(Bins):
-    index: int = Field(ge=0)
+    index: int = Field(ge=0, description="flat index into the input")
 
 
 class Reference(_Open):
+    """Training-split statistics in raw input units: the baseline drift is measured against."""
+
     class_distribution: list[float]
     features: list[FeatureBins]
     prediction: Optional[Bins] = None
 
 
 class Report(_Open):
-    model_id: str
+    """report.json: the fields its readers rely on (model/'s `TrainingReport` holds them and more)."""
+
+    model_id: str = Field(pattern=r"^[0-9a-f]{64}$")
     task: Task
     signature: Signature
     data: Data
     artifacts: dict[str, str]
-    serving_format: str = "tflite"
-    metrics: dict[str, dict[str, object]] = {}
+    serving_format: str
+    # Per artifact format, that artifact's metrics on the test split (model/ types them per task).
+    metrics: dict[str, dict[str, object]]
     reference: Reference
 
 
@@ -87,8 +100,10 @@ class EntryError(Exception):
     """The store entry cannot be served; the message says which file and what to do."""
 
 
-class StoreEntry:
-    """A verified store entry: `report` plus `model_path`, the artifact named by `report.serving_format`."""
+class ServedEntry:
+    """The store entry the server serves (MODEL_DIR): `report`, and `model_path`, the TFLite artifact named by
+    `report.serving_format`, verified against checksums.json; the report must not contradict itself.
+    (model/'s `StoreEntry` is the store's view: every file verified, the model id matched.)"""
 
     def __init__(self, directory: Path):
         self.directory = directory

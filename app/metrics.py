@@ -101,7 +101,7 @@ class Metrics:
         self.in_flight = Gauge("modelship_requests_in_flight", "HTTP requests being served.", registry=own, multiprocess_mode="livesum")
         self._task = task
         if task == "regression":
-            assert reference.prediction is not None  # StoreEntry checked it
+            assert reference.prediction is not None  # ServedEntry checked it
             self._prediction_edges = np.asarray(reference.prediction.edges, dtype=np.float64)
             counter = Counter("modelship_prediction_bin", "Predictions per reference bin.", ["bin"], registry=own)
             self._per_value = [counter.labels(str(b)) for b in range(len(reference.prediction.ratios))]

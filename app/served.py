@@ -4,15 +4,17 @@ from __future__ import annotations
 import os
 
 import numpy as np
+from starlette.requests import Request
 
-from app.entry import StoreEntry
+from app.entry import ServedEntry
 from app.errors import ProtocolError
 from app.metrics import Metrics
 from app.predictor import Predictor
 from app.settings import Settings
 
-# One servable per image; clients of both protocols expect a version, and TF Serving's is numeric.
-VERSION = "1"
+# The protocols' model version (docs/contracts.md): one servable per image, whose identity is its model id;
+# clients of both protocols expect a version, and TF Serving's is numeric.
+MODEL_VERSION = "1"
 
 # The metrics a gate usually judges, per task: labels of modelship_model_info (empty when the report lacks one).
 INFO_METRICS = {"multiclass": ("accuracy", "f1_macro"), "binary": ("accuracy", "f1_macro", "roc_auc"),
@@ -22,9 +24,9 @@ INFO_METRICS = {"multiclass": ("accuracy", "f1_macro"), "binary": ("accuracy", "
 class ServedModel:
     def __init__(self, settings: Settings):
         self.name = settings.model_name
-        self.version = VERSION
+        self.version = MODEL_VERSION
         self.max_batch = settings.max_batch
-        self.entry = StoreEntry(settings.model_dir)
+        self.entry = ServedEntry(settings.model_dir)
         report = self.entry.report
         self.task = report.task
         self.signature = report.signature
@@ -63,6 +65,20 @@ class ServedModel:
                                      "(for token ids: are they all within the model's vocabulary?)") from None
         self.metrics.observe_predictions(batch, outputs)
         return outputs
+
+
+def served(request: Request) -> ServedModel:
+    """The model a request's path names (`{name}`, and `{version}` where the route has one), or a 404 that says
+    what this server serves: both protocols address the one model the same way."""
+    model: ServedModel = request.app.state.model
+    name = request.path_params["name"]
+    version = request.path_params.get("version")
+    serves = f"this server serves model {model.name!r} version {model.version!r}"
+    if name != model.name:
+        raise ProtocolError(404, f"model {name!r} not found: {serves}")
+    if version is not None and version != model.version:
+        raise ProtocolError(404, f"model {name!r} has no version {version!r}: {serves}")
+    return model
 
 
 def _label(value: float | None) -> str:

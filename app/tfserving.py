@@ -9,7 +9,7 @@ from starlette.responses import Response
 
 from app.errors import ProtocolError
 from app.http import JSON, read_json
-from app.served import ServedModel
+from app.served import served
 from app.tensors import batch
 
 SIGNATURE = "serving_default"
@@ -24,16 +24,6 @@ class PredictRequest(BaseModel):
     # A (nested) list of numbers; its shape and values are checked by app.tensors, not here.
     instances: Any = None
     inputs: Any = None
-
-
-def served(request: Request) -> ServedModel:
-    model: ServedModel = request.app.state.model
-    name = request.path_params["name"]
-    version = request.path_params.get("version")
-    if name != model.name or (version is not None and version != model.version):
-        wanted = name if version is None else f"{name} version {version}"
-        raise ProtocolError(404, f"Servable not found for request: {wanted} (this server serves {model.name} version {model.version})")
-    return model
 
 
 async def status(request: Request) -> Response:

@@ -13,7 +13,7 @@ import app
 from app.entry import Tensor
 from app.errors import ProtocolError
 from app.http import JSON, read_json
-from app.served import ServedModel
+from app.served import served
 from app.tensors import checked, dims, numeric
 
 # V2 datatypes whose values are numbers; a float32 input takes any of them (converted), an int32 input the integer ones.
@@ -80,17 +80,6 @@ class ServerMetadata(BaseModel):
     name: str
     version: str
     extensions: list[str]
-
-
-def served(request: Request) -> ServedModel:
-    model: ServedModel = request.app.state.model
-    name = request.path_params["name"]
-    version = request.path_params.get("version")
-    if name != model.name:
-        raise ProtocolError(404, f"model {name!r} not found (this server serves {model.name!r})")
-    if version is not None and version != model.version:
-        raise ProtocolError(404, f"model {name!r} has no version {version!r} (it has {model.version!r})")
-    return model
 
 
 async def server_metadata(request: Request) -> Response:

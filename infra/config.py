@@ -14,8 +14,9 @@ import pulumi
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 from pydantic.alias_generators import to_camel, to_snake
 
+from app.entry import Task
+from model.config import DEFAULT_TASK
 from model.gate import Thresholds
-from model.report import Task
 from monitoring.spec import Duration
 
 NAMESPACE = "modelship"
@@ -173,7 +174,7 @@ class PromotionConfig(Section):
     image: Optional[str] = None
     model_id: Optional[str] = Field(None, pattern=r"^[0-9a-f]{64}$")
     # What the model predicts, as the source stack recorded it: the monitoring rules follow it.
-    task: Task = "multiclass"
+    task: Task = DEFAULT_TASK
     # The source stack's recorded metrics for the served format, re-checked against this stack's gate.
     metrics: dict[str, float] = Field(default_factory=dict)
     from_stack: Optional[str] = None
@@ -192,7 +193,7 @@ class StackConfig(Section):
     promotion: PromotionConfig = PromotionConfig()
 
 
-class ConfigError(pulumi.RunError):
+class StackConfigError(pulumi.RunError):
     """Printed by the engine without a traceback: the message is the whole story."""
 
 
@@ -241,7 +242,7 @@ def _key(loc: tuple[Any, ...]) -> str:
 
 
 def parse(raw: dict[str, Any], stack: str, secret_sections: frozenset[str] = frozenset()) -> StackConfig:
-    """Validates a `{section: value}` mapping (keys without the namespace); raises ConfigError listing every problem.
+    """Validates a `{section: value}` mapping (keys without the namespace); raises StackConfigError listing every problem.
 
     `secret_sections`: the sections the stack stores encrypted; credentials elsewhere are refused.
     """
@@ -259,7 +260,7 @@ def parse(raw: dict[str, Any], stack: str, secret_sections: frozenset[str] = fro
         problems = [(f"{NAMESPACE}:{key}", why) for key, why in _cross_checks(cfg, secret_sections)]
     if problems:
         lines = "\n".join(f"  - {key}: {why}" for key, why in problems)
-        raise ConfigError(
+        raise StackConfigError(
             f"stack '{stack}' has {len(problems)} invalid config value(s); nothing was registered.\n{lines}\n"
             f"Fix them in Pulumi.{stack}.yaml (or `pulumi config set --path`); Pulumi.yaml documents every key."
         )

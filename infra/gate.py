@@ -16,10 +16,10 @@ from typing import Any, Optional
 
 import pulumi
 
+from app.entry import Signature, Task
 from infra.config import DIGEST_REF, GateConfig, ModelConfig, PromotionConfig, RegistryConfig
-from infra.stack_outputs import read_outputs
+from infra.stack_outputs import read_outputs, recorded_task
 from model.gate import GateResult
-from model.report import Signature, Task
 from model.store import Store, StoreEntry
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -62,7 +62,7 @@ class GatedModel:
         """Every metric of the served format: what promotion re-checks against the next stack's gate."""
         if self.entry is None:
             return dict(self.promoted.metrics)
-        return self.entry.report.served().scalars()
+        return self.entry.report.served_metrics().scalars()
 
     def labels(self) -> dict[str, str]:
         return self.gate.to_labels()
@@ -114,20 +114,20 @@ def _native_output_to(log: Path) -> Iterator[None]:
 
 def gated_model(model: ModelConfig, gate: GateConfig, stack: str) -> GatedModel:
     """Trains into the store, or reuses the stored entry without importing TensorFlow, then applies the gate."""
-    from model import ConfigError, DataError, gated_entry
+    from model import DataError, TrainConfigError, gated_entry
 
     store = Store(ROOT / model.store_dir)
     try:
         with _native_output_to(TRAIN_LOG):
-            entry_dir, result = gated_entry(ROOT / model.train_config, model.training_overrides(), gate.thresholds, store.root)
-    except (ConfigError, DataError) as err:
+            entry, result = gated_entry(ROOT / model.train_config, model.training_overrides(), gate.thresholds, store.root)
+    except (TrainConfigError, DataError) as err:
         raise GateFailed(
             f"stack '{stack}': no model to gate from {model.train_config} (modelship:model.trainConfig, overrides); "
             f"nothing was registered.\n{err}"
         ) from None
     if result.passed:
         pulumi.log.info(f"{result.to_markdown()}\n(training output, if any: {TRAIN_LOG.relative_to(ROOT)})")
-        return GatedModel(result, StoreEntry(Path(entry_dir)))
+        return GatedModel(result, entry)
     last = _fail_or_keep(result, gate, stack, f"model {result.model_id[:12]} failed the gate")
     kept = store.get(last.model_id)
     if kept is None:
@@ -152,7 +152,7 @@ def resolve_reference(promotion: PromotionConfig) -> PromotionConfig:
     if promotion.require_digest and not DIGEST_REF.match(image):
         raise GateFailed(f"promotion.fromStack '{promotion.from_stack}' serves {image!r}, which is not pinned by digest")
     return promotion.model_copy(update={"image": image, "model_id": source["modelId"], "metrics": source["metrics"],
-                                        "task": source.get("task", "multiclass")})
+                                        "task": recorded_task(source)})
 
 
 def promoted_model(promotion: PromotionConfig, gate: GateConfig, stack: str, registry: RegistryConfig) -> GatedModel:

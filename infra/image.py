@@ -32,6 +32,13 @@ def image_tag(model_id: str, app_digest: str) -> str:
     return f"{model_id[:12]}-{app_digest[:12]}"
 
 
+def image_version(ref: str) -> str:
+    """The tag of `<repository>:<tag>@<digest>` (what `image_tag` made, for an image this program built): the
+    deployment's version (docs/contracts.md); empty for a ref without a tag."""
+    name = ref.split("@", 1)[0].rsplit("/", 1)[-1]
+    return name.partition(":")[2]
+
+
 def gate_build_args(model_id: str, gate_labels: Mapping[str, str]) -> dict[str, str]:
     """app/Dockerfile's build args for what the gate decided, read off the gate's labels (`GateResult.to_labels`):
     the server's `modelship_model_info{gate_passed}` and the image's `ai.modelship.gate.passed` say the same."""

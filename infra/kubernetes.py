@@ -9,6 +9,7 @@ import pulumi_kubernetes as k8s
 
 from infra.config import KubernetesConfig, WorkloadConfig
 from infra.container import NON_ROOT_USER, READY_PATH
+from infra.image import image_version
 from infra.registry import Registry
 
 APP = "modelship-server"
@@ -17,7 +18,6 @@ APP = "modelship-server"
 @dataclass(frozen=True)
 class KubernetesWorkloadArgs:
     image_ref: pulumi.Input[str]
-    model_id: str
     workload: WorkloadConfig
     kubernetes: KubernetesConfig
     annotations: dict[str, str]
@@ -157,7 +157,7 @@ class KubernetesWorkload(pulumi.ComponentResource):
                     pull_secrets: Optional[list[k8s.core.v1.LocalObjectReferenceArgs]],
                     depends: list[pulumi.Resource]) -> k8s.apps.v1.Deployment:
         uid, gid = (int(x) for x in NON_ROOT_USER.split(":"))
-        pod_labels = {**self._labels, "app.kubernetes.io/version": args.model_id[:12]}
+        pod_labels = {**self._labels, "app.kubernetes.io/version": pulumi.Output.from_input(args.image_ref).apply(image_version)}
         return k8s.apps.v1.Deployment(
             f"{self._name}-deployment",
             metadata=k8s.meta.v1.ObjectMetaArgs(name=APP, namespace=self.namespace, labels=self._labels,

@@ -7,9 +7,9 @@ from typing import Optional
 
 import pulumi
 
+from app.entry import Signature
 from infra.gate import GATE_OUTPUT, GatedModel
 from infra.monitoring import Monitoring
-from model.report import Signature
 
 MODEL_NAME = "model"
 V2_DATATYPES = {"float32": "FP32", "int32": "INT32"}

@@ -17,7 +17,7 @@ import yaml
 
 from infra.config import DIGEST_REF, NAMESPACE, GateConfig, PromotionConfig, RegistryConfig
 from infra import ROOT
-from infra.stack_outputs import read_outputs
+from infra.stack_outputs import read_outputs, recorded_task
 
 KEY = f"{NAMESPACE}:promotion"
 
@@ -73,11 +73,11 @@ def promote(source: str, target: str, reference: bool = False, root: Path = ROOT
     missing = [k for k in ("imageRef", "modelId", "metrics") if k not in outputs]
     if missing:
         raise PromotionRefused(f"stack '{source}' has no {', '.join(missing)} output: run `pulumi up` on it first")
-    ref, model_id, metrics = outputs["imageRef"], outputs["modelId"], outputs["metrics"]
+    ref, model_id, metrics, task = outputs["imageRef"], outputs["modelId"], outputs["metrics"], recorded_task(outputs)
     if not DIGEST_REF.match(ref):
         raise PromotionRefused(f"stack '{source}' serves {ref!r}, which is not pinned by digest")
 
-    result = evaluate(model_id, {**metrics, "task": outputs.get("task", "multiclass")}, gate.thresholds)
+    result = evaluate(model_id, {**metrics, "task": task}, gate.thresholds)
     if not result.passed:
         raise PromotionRefused(f"model {model_id[:12]} fails the gate of stack '{target}'.\n\n{result.to_markdown()}")
 
@@ -87,8 +87,7 @@ def promote(source: str, target: str, reference: bool = False, root: Path = ROOT
         if registry.server and registry_of(ref) != registry.server:
             password = os.environ.get("MODELSHIP_REGISTRY_PASSWORD")
             ref = copy_image(ref, registry.server, password, registry.username)
-        # A stack deployed before tasks existed has no `task` output: its model was the built-in classifier.
-        promotion = {"image": ref, "modelId": model_id, "task": outputs.get("task", "multiclass"), "metrics": metrics,
+        promotion = {"image": ref, "modelId": model_id, "task": task, "metrics": metrics,
                      "requireDigest": current.require_digest}
     config[KEY] = promotion
     stack_file.write_text(yaml.safe_dump(settings, sort_keys=False))

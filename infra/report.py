@@ -14,7 +14,7 @@ from typing import Any, Optional
 import yaml
 
 from infra import ROOT
-from infra.config import NAMESPACE, ConfigError, StackConfig, parse
+from infra.config import NAMESPACE, StackConfigError, StackConfig, parse
 
 
 
@@ -67,9 +67,9 @@ def gate_report(stack: str, root: Path = ROOT) -> tuple[bool, str]:
             return False, f"stack `{stack}` deploys a promoted image and none is pinned yet (`make promote`)."
         result = evaluate(promoted.model_id, {**promoted.metrics, "task": promoted.task}, cfg.gate.thresholds)
         return result.passed, f"{result.to_markdown()}\n\nimage: `{promoted.image}` (promoted, not rebuilt)"
-    entry_dir, result = gated_entry(root / cfg.model.train_config, cfg.model.training_overrides(), cfg.gate.thresholds,
+    entry, result = gated_entry(root / cfg.model.train_config, cfg.model.training_overrides(), cfg.gate.thresholds,
                                     root / cfg.model.store_dir)
-    return result.passed, f"{result.to_markdown()}\n\nmodel card: `{Path(entry_dir) / 'model_card.md'}`"
+    return result.passed, f"{result.to_markdown()}\n\nmodel card: `{entry.path / 'model_card.md'}`"
 
 
 def main(argv: Optional[list[str]] = None) -> int:
@@ -78,7 +78,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     args = parser.parse_args(argv)
     try:
         passed, text = gate_report(args.stack)
-    except ConfigError as err:
+    except StackConfigError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     print(text)

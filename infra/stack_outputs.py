@@ -8,7 +8,9 @@ import sys
 from pathlib import Path
 from typing import Any, Optional
 
+from app.entry import Task
 from infra import ROOT
+from model.config import DEFAULT_TASK
 
 
 
@@ -30,6 +32,12 @@ def read_outputs(stack: str, cwd: Path = ROOT) -> dict[str, Any]:
             "Is the backend the same one (PULUMI_BACKEND_URL, `source toolchain/env.sh`)?"
         )
     return json.loads(proc.stdout or "{}")
+
+
+def recorded_task(outputs: dict[str, Any]) -> Task:
+    """The task a stack's outputs record; a stack deployed before tasks existed has no `task` output, and its
+    model was the built-in classifier."""
+    return outputs.get("task", DEFAULT_TASK)
 
 
 def summary(outputs: dict[str, Any]) -> str:

@@ -13,9 +13,9 @@ from typing import Any, Optional
 import yaml
 from pydantic import ValidationError
 
-from model.build import trained_entry
+from model.pipeline import trained_entry
 from model.card import CARD
-from model.config import ConfigError, load, read_mapping
+from model.config import TrainConfigError, load, read_mapping
 from model.data import DataError
 from model.gate import Thresholds
 from model.search import gated_entry
@@ -81,8 +81,8 @@ def run(args: argparse.Namespace) -> int:
         return 0
     if args.command == "gate":
         thresholds = _thresholds(args.thresholds)
-        entry_dir, result = gated_entry(args.config, _overrides(args.set), thresholds, args.store, progress)
-        print(f"{result.summary}\nentry: {entry_dir}", file=sys.stderr)
+        entry, result = gated_entry(args.config, _overrides(args.set), thresholds, args.store, progress)
+        print(f"{result.summary}\nentry: {entry.path}", file=sys.stderr)
         print(result.model_dump_json(indent=2))
         return 0 if result.passed else 1
     store = Store(args.store)
@@ -99,7 +99,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     args = _parser().parse_args(argv)
     try:
         return run(args)
-    except (UsageError, ConfigError, DataError, CorruptEntry, ValueError) as e:
+    except (UsageError, TrainConfigError, DataError, CorruptEntry, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
 

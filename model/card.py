@@ -17,7 +17,7 @@ from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 from sklearn.metrics import roc_curve  # noqa: E402
 
-from model.report import Report, TaskMetrics  # noqa: E402
+from model.report import TaskMetrics, TrainingReport  # noqa: E402
 
 CARD = "model_card.md"
 CONFUSION_PNG = "confusion_matrix.png"
@@ -34,12 +34,12 @@ _COLUMNS = {
 }
 
 
-def _title(report: Report) -> str:
-    return f"{report.serving_format}, test split (n={report.served().n_samples})"
+def _title(report: TrainingReport) -> str:
+    return f"{report.serving_format}, test split (n={report.served_metrics().n_samples})"
 
 
-def confusion_png(report: Report, path: Path) -> None:
-    served = report.served()
+def confusion_png(report: TrainingReport, path: Path) -> None:
+    served = report.served_metrics()
     names = report.data.class_names
     n = len(names)
     fig = Figure(figsize=(1.2 + 0.45 * max(n, 4), 1.0 + 0.45 * max(n, 4)), dpi=100)
@@ -61,12 +61,12 @@ def confusion_png(report: Report, path: Path) -> None:
     fig.savefig(path, metadata=_PNG_METADATA)
 
 
-def roc_png(report: Report, y_true: np.ndarray, output: np.ndarray, path: Path) -> None:
+def roc_png(report: TrainingReport, y_true: np.ndarray, output: np.ndarray, path: Path) -> None:
     fig = Figure(figsize=(4.5, 4.5), dpi=100)
     ax = fig.subplots()
     if len(np.unique(y_true)) == 2:
         fpr, tpr, _ = roc_curve(y_true, output.reshape(-1))
-        ax.plot(fpr, tpr, label=f"ROC AUC {report.served().roc_auc:.4f}")
+        ax.plot(fpr, tpr, label=f"ROC AUC {report.served_metrics().roc_auc:.4f}")
     ax.plot([0, 1], [0, 1], ":", color="grey", label="chance")
     ax.set_xlabel("false positive rate")
     ax.set_ylabel(f"true positive rate ({report.data.class_names[1]})")
@@ -76,7 +76,7 @@ def roc_png(report: Report, y_true: np.ndarray, output: np.ndarray, path: Path) 
     fig.savefig(path, metadata=_PNG_METADATA)
 
 
-def scatter_png(report: Report, y_true: np.ndarray, output: np.ndarray, path: Path) -> None:
+def scatter_png(report: TrainingReport, y_true: np.ndarray, output: np.ndarray, path: Path) -> None:
     predicted = output.reshape(-1)
     fig = Figure(figsize=(4.5, 4.5), dpi=100)
     ax = fig.subplots()
@@ -85,13 +85,13 @@ def scatter_png(report: Report, y_true: np.ndarray, output: np.ndarray, path: Pa
     ax.plot([low, high], [low, high], ":", color="grey", label="predicted = true")
     ax.set_xlabel("true")
     ax.set_ylabel("predicted")
-    ax.set_title(f"{_title(report)}, R² {report.served().r2:.3f}")
+    ax.set_title(f"{_title(report)}, R² {report.served_metrics().r2:.3f}")
     ax.legend(loc="upper left")
     fig.tight_layout()
     fig.savefig(path, metadata=_PNG_METADATA)
 
 
-def curves_png(report: Report, path: Path) -> None:
+def curves_png(report: TrainingReport, path: Path) -> None:
     history = report.training.history
     # Loss, and the first metric the model was compiled with (accuracy, mae, or the user's own).
     shown = ["loss"] + [k for k in history if k != "loss" and not k.startswith("val_")][:1]
@@ -114,7 +114,7 @@ def _cell(value: Optional[float]) -> str:
     return "n/a" if value is None else f"{value:.4f}"
 
 
-def _task_line(report: Report) -> str:
+def _task_line(report: TrainingReport) -> str:
     data, sig = report.data, report.signature
     takes = f"raw input {sig.input.dtype} {sig.input.shape} (`{sig.input.name}`)"
     if report.task == "multiclass":
@@ -126,7 +126,7 @@ def _task_line(report: Report) -> str:
     return f"predict a numeric target from {takes}; outputs the prediction in the target's units."
 
 
-def _model_lines(report: Report) -> list[str]:
+def _model_lines(report: TrainingReport) -> list[str]:
     cfg = report.config
     layers = " -> ".join(report.architecture) or "a SavedModel (no Keras layers recorded)"
     if cfg.artifact is not None:
@@ -142,7 +142,7 @@ def _model_lines(report: Report) -> list[str]:
     return lines
 
 
-def _metrics_table(report: Report) -> list[str]:
+def _metrics_table(report: TrainingReport) -> list[str]:
     columns = _COLUMNS[report.task]
     rows = []
     for fmt, m in report.metrics.items():
@@ -152,7 +152,7 @@ def _metrics_table(report: Report) -> list[str]:
     return [f"| format | file | bytes | {' | '.join(columns)} |", "|---|---|---|" + "---|" * len(columns), *rows]
 
 
-def _per_class(report: Report, served: TaskMetrics) -> list[str]:
+def _per_class(report: TrainingReport, served: TaskMetrics) -> list[str]:
     if report.task == "regression":
         return []
     return [
@@ -168,7 +168,7 @@ def _per_class(report: Report, served: TaskMetrics) -> list[str]:
     ]
 
 
-def markdown(report: Report) -> str:
+def markdown(report: TrainingReport) -> str:
     cfg, data, d = report.config, report.data, report.durations
     plots = {"binary": [f"![ROC curve]({ROC_PNG})", ""], "regression": [f"![Predicted vs true]({SCATTER_PNG})", ""]}
     training = (["## Training", "", f"![Training curves]({CURVES_PNG})", ""] if report.trained
@@ -191,7 +191,7 @@ def markdown(report: Report) -> str:
         "",
         *_metrics_table(report),
         "",
-        *_per_class(report, report.served()),
+        *_per_class(report, report.served_metrics()),
         *plots.get(report.task, []),
         *training,
         f"Durations: import {d.import_s:.1f} s, {'train' if report.trained else 'load'} {d.train_s:.1f} s, "
@@ -207,7 +207,7 @@ def markdown(report: Report) -> str:
     ])
 
 
-def write(report: Report, directory: Path, y_test: np.ndarray, served_output: np.ndarray) -> None:
+def write(report: TrainingReport, directory: Path, y_test: np.ndarray, served_output: np.ndarray) -> None:
     """The card and its pictures; `served_output` is the served artifact's output on the test split."""
     if report.task != "regression":
         confusion_png(report, directory / CONFUSION_PNG)

@@ -19,10 +19,13 @@ import yaml
 from pydantic import (AfterValidator, BaseModel, ConfigDict, Field, PositiveInt, PrivateAttr, ValidationError,
                       field_validator, model_validator)
 
+from app.entry import Task
+
+# The task of a config that names none, and of a model recorded before tasks existed: the seed's classifier.
+DEFAULT_TASK: Task = "multiclass"
+
 # Where a mapping or the default config finds user files: the repository (model/..).
 REPO_ROOT = Path(__file__).resolve().parent.parent
-
-Task = Literal["multiclass", "binary", "regression"]
 
 _REF = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*$")
 
@@ -38,7 +41,7 @@ def _callable_ref(value: str) -> str:
 CallableRef = Annotated[str, AfterValidator(_callable_ref)]
 
 
-class ConfigError(ValueError):
+class TrainConfigError(ValueError):
     """A config file or override that does not validate; the message names every bad key."""
 
 
@@ -107,7 +110,7 @@ class TrainConfig(_Strict):
     replaces training altogether. `params` goes to the builder and to a loader that takes an argument.
     """
 
-    task: Task = "multiclass"
+    task: Task = DEFAULT_TASK
     builder: Optional[CallableRef] = None
     params: dict[str, Any] = Field(default_factory=dict)
     artifact: Optional[str] = None
@@ -206,7 +209,7 @@ def validate(raw: Mapping[str, Any], where: str, root: Path | str = REPO_ROOT) -
     try:
         return TrainConfig.model_validate(dict(raw)).with_root(root)
     except ValidationError as e:
-        raise ConfigError(f"{where}: invalid training config:\n{_problems(e)}") from None
+        raise TrainConfigError(f"{where}: invalid training config:\n{_problems(e)}") from None
 
 
 def read_mapping(path: Path) -> dict[str, Any]:
@@ -214,15 +217,15 @@ def read_mapping(path: Path) -> dict[str, Any]:
     try:
         text = path.read_text()
     except FileNotFoundError:
-        raise ConfigError(f"{path}: no such config file") from None
+        raise TrainConfigError(f"{path}: no such config file") from None
     try:
         raw = yaml.safe_load(text)
     except yaml.YAMLError as e:
-        raise ConfigError(f"{path}: not valid YAML/JSON: {e}") from None
+        raise TrainConfigError(f"{path}: not valid YAML/JSON: {e}") from None
     if raw is None:
         return {}
     if not isinstance(raw, dict):
-        raise ConfigError(f"{path}: expected a mapping of keys at the top level, found {type(raw).__name__}")
+        raise TrainConfigError(f"{path}: expected a mapping of keys at the top level, found {type(raw).__name__}")
     return raw
 
 
@@ -246,7 +249,7 @@ def load(source: Path | str | Mapping[str, Any] | TrainConfig | None = None,
         # `search: []` turns the search off, e.g. for a quick run whose failure should cost nothing more.
         search = overrides.pop("search") or []
     if not isinstance(search, list) or not all(isinstance(s, Mapping) for s in search):
-        raise ConfigError(f"{where}: search must be a list of override mappings")
+        raise TrainConfigError(f"{where}: search must be a list of override mappings")
     if overrides:
         where = f"{where} with overrides {dict(overrides)}"
         raw = merge(raw, overrides)

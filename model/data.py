@@ -20,7 +20,8 @@ from typing import Any, Callable, Literal, Mapping, Optional
 
 import numpy as np
 
-from model.config import REPO_ROOT, DataConfig, Task
+from app.entry import Task
+from model.config import DEFAULT_TASK, REPO_ROOT, DataConfig
 from model.user import UserCodeError, definition, load_callable, run_user, takes_argument
 
 
@@ -342,7 +343,7 @@ def _portable(path: Path, root: Path) -> str:
     return path.name
 
 
-def load(cfg: DataConfig, task: Task = "multiclass", root: Path = REPO_ROOT,
+def load(cfg: DataConfig, task: Task = DEFAULT_TASK, root: Path = REPO_ROOT,
          params: Optional[Mapping[str, Any]] = None) -> Dataset:
     """The configured data set for `task`, split into train/validation/test by `cfg.seed`.
 

@@ -14,8 +14,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from app.entry import Signature, Tensor
 from model.config import ExportConfig
-from model.report import Signature, Tensor
 from model.user import UserCodeError
 
 SAVED_MODEL = "saved_model"

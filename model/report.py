@@ -1,4 +1,5 @@
-"""`report.json` of a store entry (docs/contracts.md): what was trained, on what, and how every artifact scored."""
+"""`report.json` of a store entry as model/ writes it (docs/contracts.md): what was trained, on what, and how
+every artifact scored. The fields readers rely on, and their types, are `app.entry.Report`'s, which this extends."""
 from __future__ import annotations
 
 from datetime import datetime
@@ -6,7 +7,8 @@ from typing import Annotated, Literal, Optional, Union
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from model.config import Task, TrainConfig
+from app.entry import Data, Report, Task
+from model.config import TrainConfig
 
 # Bounds of a metric's value, shared with the gate's thresholds (model/gate.py builds its fields from these).
 Fraction = Annotated[float, Field(ge=0.0, le=1.0)]
@@ -85,48 +87,16 @@ METRIC_TYPES: dict[str, type[TaskMetrics]] = {
 Metrics = Annotated[Union[MulticlassMetrics, BinaryMetrics, RegressionMetrics], Field(discriminator="task")]
 
 
-class Tensor(_Record):
-    name: str
-    dtype: Literal["float32", "int32"]
-    shape: list[int]
+class DataInfo(Data):
+    """The data section as model/ writes it: the readers' fields, and where the data came from and its splits."""
 
-
-class Signature(_Record):
-    """The served model's one input and one output, without the batch dimension."""
-
-    input: Tensor
-    output: Tensor
-
-
-class DataInfo(_Record):
+    model_config = ConfigDict(extra="forbid", frozen=True)
     name: str
     source: str
     fingerprint: str
-    n_features: int
-    n_classes: int
-    class_names: list[str]
     n_train: int
     n_val: int
     n_test: int
-
-
-class Bins(_Record):
-    """Quantile bins of one training-split series: `v` falls in bin `searchsorted(edges, v, side="right")`."""
-
-    edges: list[float]
-    ratios: list[float]
-
-
-class FeatureBins(Bins):
-    index: int = Field(ge=0, description="flat index into the input")
-
-
-class Reference(_Record):
-    """Training-split statistics in raw input units: the baseline drift is measured against."""
-
-    class_distribution: list[float]
-    features: list[FeatureBins]
-    prediction: Optional[Bins] = None
 
 
 class Training(_Record):
@@ -141,25 +111,23 @@ class Durations(_Record):
     card_s: float = 0.0
 
 
-class Report(_Record):
-    model_id: str = Field(pattern=r"^[0-9a-f]{64}$")
+class TrainingReport(Report):
+    """report.json as model/ writes it: the fields its readers rely on (`app.entry.Report`, the one schema of
+    those), typed per task, plus how the model was made."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
     created: datetime
-    task: Task
     config: TrainConfig
-    signature: Signature
     # The shipped model's layers, "name: Type", from the model itself (empty for a SavedModel artifact).
     architecture: list[str]
     data: DataInfo
-    artifacts: dict[str, str]
-    serving_format: str
     metrics: dict[str, Metrics]
-    reference: Reference
     training: Training
     durations: Durations
     versions: dict[str, str]
     sizes: dict[str, int] = Field(default_factory=dict, description="bytes per artifact")
 
-    def served(self) -> TaskMetrics:
+    def served_metrics(self) -> TaskMetrics:
         return self.metrics[self.serving_format]
 
     @property

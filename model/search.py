@@ -9,10 +9,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Mapping, Optional
 
-from model.build import trained_entry
+from model.pipeline import trained_entry
 from model.config import TrainConfig, load, merge, validate
 from model.gate import Attempt, GateResult, Thresholds, judge
-from model.store import Store
+from model.store import Store, StoreEntry
 
 
 def gated_entry(
@@ -21,8 +21,8 @@ def gated_entry(
     thresholds: Thresholds | Mapping[str, Any] | None = None,
     store_dir: Path | str | None = None,
     progress: bool = False,
-) -> tuple[Path, GateResult]:
-    """The store entry directory the gate lets through (or the last one tried) and its gate result.
+) -> tuple[StoreEntry, GateResult]:
+    """The verified store entry the gate lets through (or the last one tried) and its gate result.
 
     `config` is a YAML/JSON file, a mapping or a TrainConfig (None: the defaults); `overrides` apply on top
     (dotted keys allowed: `{"data.seed": 1}`). A store hit answers without importing TensorFlow.
@@ -39,4 +39,4 @@ def gated_entry(
         attempts.append(Attempt(model_id=result.model_id, overrides=step, passed=result.passed, summary=result.summary))
         if result.passed:
             break
-    return entry.path, result.model_copy(update={"attempts": attempts})
+    return entry, result.model_copy(update={"attempts": attempts})

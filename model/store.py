@@ -21,7 +21,7 @@ from filelock import FileLock
 from pydantic import ValidationError
 
 from model.config import TrainConfig
-from model.report import Report
+from model.report import TrainingReport
 from model.user import UserCodeError, code_digest
 
 PACKAGE = Path(__file__).resolve().parent
@@ -101,7 +101,7 @@ class StoreEntry:
         self.path = path
         self._verify()
         try:
-            self.report = Report.model_validate_json((path / REPORT).read_bytes())
+            self.report = TrainingReport.model_validate_json((path / REPORT).read_bytes())
         except ValidationError as e:
             raise CorruptEntry(f"{path / REPORT} does not validate as a report: {e}") from None
         expected = model_id or path.name
@@ -177,8 +177,8 @@ class Store:
             raise KeyError(f"{found} in {self.root} match model id {prefix!r}")
         return matches[0]
 
-    def put(self, model_id: str, build: Callable[[Path], None]) -> StoreEntry:
-        """The entry for `model_id`, built by `build(tmp_dir)` unless it exists; one builder per id at a time."""
+    def put(self, model_id: str, write: Callable[[Path], None]) -> StoreEntry:
+        """The entry for `model_id`, written by `write(tmp_dir)` unless it exists; one writer per id at a time."""
         entry = self.get(model_id)
         if entry is not None:
             return entry
@@ -192,7 +192,7 @@ class Store:
                 shutil.rmtree(stale, ignore_errors=True)
             tmp = Path(tempfile.mkdtemp(prefix=f"{model_id}-", dir=self.root / ".tmp"))
             try:
-                build(tmp)
+                write(tmp)
                 write_checksums(tmp)
                 StoreEntry(tmp, model_id)  # a build that wrote a broken entry fails here, not at the next read
                 os.rename(tmp, self.path(model_id))

@@ -1,7 +1,7 @@
 """The model a store entry ships: the built-in MLP, the user's builder's model, or a pre-trained artifact.
 
 Training is Keras 3 on TensorFlow, deterministic on CPU: same config and data -> same weights and metrics.
-Importing this module imports TensorFlow; only the build path (model/build.py) does, lazily.
+Importing this module imports TensorFlow; only the training pipeline (model/pipeline.py) does, lazily.
 """
 from __future__ import annotations
 
@@ -61,7 +61,7 @@ def _normalization(x: np.ndarray) -> keras.layers.Normalization:
     return keras.layers.Normalization(mean=mean, variance=std**2, name="normalize")
 
 
-def builtin(cfg: TrainConfig, data: Dataset) -> keras.Model:
+def builtin_model(cfg: TrainConfig, data: Dataset) -> keras.Model:
     """The seed's MLP: raw input -> normalisation -> hidden Dense layers -> the task's output layer."""
     inputs = keras.Input(data.input_shape, name="features", dtype=data.input_dtype)
     h = keras.layers.Flatten(name="flatten")(inputs) if len(data.input_shape) > 1 else inputs
@@ -134,7 +134,7 @@ def train(cfg: TrainConfig, data: Dataset, progress: bool = False) -> tuple[kera
     keras.utils.set_random_seed(cfg.seed)
     tf.config.experimental.enable_op_determinism()
     user = cfg.builder is not None
-    model = build_user_model(cfg, data) if user else builtin(cfg, data)
+    model = build_user_model(cfg, data) if user else builtin_model(cfg, data)
     where = origin(cfg)
     if user:
         check_model(model, data, where)

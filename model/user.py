@@ -23,7 +23,8 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator, Literal, Optional
 
 import numpy as np
 
-from model.config import ConfigError, Task, TrainConfig
+from app.entry import Task
+from model.config import TrainConfig, TrainConfigError
 
 if TYPE_CHECKING:
     import keras
@@ -34,7 +35,7 @@ if TYPE_CHECKING:
 _PACKAGE = Path(__file__).resolve().parent
 
 
-class UserCodeError(ConfigError):
+class UserCodeError(TrainConfigError):
     """User code or data that modelship cannot use; the message starts with the user's `file:line`."""
 
 

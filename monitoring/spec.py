@@ -9,7 +9,8 @@ from typing import Annotated, Literal, Optional, Union
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from model.report import Task
+from app.entry import Task
+from model.config import DEFAULT_TASK
 
 # Prometheus durations as the rules and configs take them ("30s", "5m", "1h"); one unit keeps them comparable.
 Duration = Annotated[str, Field(pattern=r"^[0-9]+(ms|s|m|h|d)$")]
@@ -108,7 +109,7 @@ class MonitoringSpec(_Model):
     environment: str = Field(min_length=1)
     expected_model_id: str = Field(pattern=r"^[0-9a-f]{64}$")
     # The served model's task (report.json `task`): which prediction series the server exposes.
-    task: Task = "multiclass"
+    task: Task = DEFAULT_TASK
     targets: Targets
     job: LabelName = "modelship"
     # The reverse proxy in front of the servers (docker target), scraped as its own job: requests per status,

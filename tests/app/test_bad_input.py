@@ -46,7 +46,7 @@ CASES = [
     ("tf-past-float32", TF, {"instances": [[3.5e38] + [1] * 63]}, 400, "within ±3.4028235e+38"),
     ("tf-named-and-plain-rows", TF, {"instances": [{"features": ROW}, ROW]}, 400, "instances[1]: expected an object"),
     ("tf-unknown-model", "/v1/models/other:predict", {"instances": [ROW]}, 404, "other"),
-    ("tf-unknown-version", "/v1/models/model/versions/9:predict", {"instances": [ROW]}, 404, "version 9"),
+    ("tf-unknown-version", "/v1/models/model/versions/9:predict", {"instances": [ROW]}, 404, "no version '9'"),
     ("tf-unknown-model-status", "/v1/models/other", None, 404, "other"),
     ("v2-malformed-json", V2, b'{"inputs": [', 400, "malformed JSON"),
     ("v2-missing-inputs", V2, {"id": "x"}, 400, "inputs: Field required"),

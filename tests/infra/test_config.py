@@ -23,7 +23,7 @@ def test_dev_stack_file_is_valid_as_committed():
 
 @pytest.mark.parametrize("stack", ["staging", "prod"])
 def test_promoted_stacks_ask_for_what_only_promotion_and_the_operator_provide(stack):
-    with pytest.raises(config.ConfigError) as err:
+    with pytest.raises(config.StackConfigError) as err:
         config.parse({**project_defaults(), **stack_file(stack)}, stack)
     bad = sorted(line.split(":")[1] for line in str(err.value).splitlines() if line.startswith("  - "))
     # Nothing else is wrong with the committed files: just the promoted image and the registry secret.
@@ -34,7 +34,7 @@ def test_prod_refuses_a_tag_that_is_not_digest_pinned():
     raw = {**stack_file("prod"), "promotion": {"image": "localhost:5001/modelship/server:latest", "modelId": "a" * 64,
                                                "metrics": {"accuracy": 0.99}, "requireDigest": True},
            "registry": {**stack_file("prod")["registry"], "password": "pw"}}
-    with pytest.raises(config.ConfigError, match=r"promotion.image: must be pinned by digest"):
+    with pytest.raises(config.StackConfigError, match=r"promotion.image: must be pinned by digest"):
         config.parse(raw, "prod", frozenset({"registry"}))
 
 
@@ -45,7 +45,7 @@ def test_one_message_names_every_bad_key_and_why():
         "workload": {"memory": "lots", "replicas": 0},
         "colour": "blue",
     }
-    with pytest.raises(config.ConfigError) as err:
+    with pytest.raises(config.StackConfigError) as err:
         config.parse(raw, "dev")
     message = str(err.value)
     for key in ("modelship:target", "modelship:gate.onFail", "modelship:gate.thresholds.accuracy",
@@ -56,14 +56,14 @@ def test_one_message_names_every_bad_key_and_why():
 
 def test_credentials_must_be_stored_encrypted():
     raw = {"registry": {"kind": "external", "server": "localhost:5001", "username": "u", "password": "p"}}
-    with pytest.raises(config.ConfigError, match=r"registry.password: must be stored encrypted"):
+    with pytest.raises(config.StackConfigError, match=r"registry.password: must be stored encrypted"):
         config.parse(raw, "dev")
     assert config.parse(raw, "dev", frozenset({"registry"})).registry.password.get_secret_value() == "p"
 
 
 def test_invalid_config_registers_nothing():
     run = Run()
-    with pytest.raises(config.ConfigError) as err:
+    with pytest.raises(config.StackConfigError) as err:
         run_program("dev", {"workload": {"port": 0}, "kubernetes": {"hpa": {"minReplicas": 3, "maxReplicas": 2}}}, run=run)
     assert "modelship:workload.port" in str(err.value)
     assert run.resources == []
@@ -78,7 +78,7 @@ def test_search_off_trains_only_the_config_itself():
 
 def test_input_drift_is_judged_by_input_psi_and_the_removed_mean_shift_key_is_refused():
     assert config.parse({"monitoring": {"drift": {"inputPsi": 0.1}}}, "dev").monitoring.drift.input_psi == 0.1
-    with pytest.raises(config.ConfigError) as err:
+    with pytest.raises(config.StackConfigError) as err:
         config.parse({"monitoring": {"drift": {"featureMeanZ": 3.0, "inputPsi": 0}}}, "dev")
     message = str(err.value)
     assert "  - modelship:monitoring.drift.featureMeanZ: unknown key" in message, message

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from infra.config import ConfigError
+from infra.config import StackConfigError
 from infra.gate import GateFailed
 from tests.infra.harness import CONTAINER, DIGEST, IMAGE, IMAGE_ID, NETWORK, ROOT, Run, quick_dev_config, run_program, stack_file
 from tests.infra.registry import free_port, local_registry, push_labelled
@@ -247,6 +247,8 @@ class TestPromotedStacks:
         assert container["securityContext"]["readOnlyRootFilesystem"] is True
         assert spec["template"]["spec"]["imagePullSecrets"] == [{"name": "modelship-server-pull"}]
         assert spec["template"]["metadata"]["annotations"]["ai.modelship.gate.passed"] == "true"
+        # A deployment's version is its image's tag (docs/contracts.md), here the promoted ref's `:test`.
+        assert spec["template"]["metadata"]["labels"]["app.kubernetes.io/version"] == "test"
         assert run.outputs["imageRef"] == promoted
         assert check_policies(run, stack) == []
 
@@ -262,7 +264,7 @@ def test_prod_refuses_a_tag_that_is_not_digest_pinned():
     run = Run()
     cfg = promoted_config("prod", "localhost:5001/modelship/server:0123456789ab-ba9876543210@sha256:" + "1" * 64)
     cfg["promotion"]["image"] = "localhost:5001/modelship/server:0123456789ab-ba9876543210"
-    with pytest.raises(ConfigError, match="must be pinned by digest"):
+    with pytest.raises(StackConfigError, match="must be pinned by digest"):
         run_program("prod", cfg, secret=("registry",), run=run)
     assert run.resources == []
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from model.config import ConfigError, TrainConfig, load
+from model.config import TrainConfigError, TrainConfig, load
 from model.store import model_id
 
 DEFAULT_FILE = Path(__file__).resolve().parents[2] / "model" / "configs" / "digits.yaml"
@@ -28,7 +28,7 @@ def test_yaml_and_json_load_alike(tmp_path: Path) -> None:
 def test_every_bad_key_is_named(tmp_path: Path) -> None:
     path = tmp_path / "bad.yaml"
     path.write_text("epoch: 5\nlearning_rate: -1\ndata:\n  seed: x\n  nmae: digits\nhidden_layers: [64, 0]\n")
-    with pytest.raises(ConfigError) as caught:
+    with pytest.raises(TrainConfigError) as caught:
         load(path)
     message = str(caught.value)
     assert str(path) in message
@@ -39,12 +39,12 @@ def test_every_bad_key_is_named(tmp_path: Path) -> None:
 def test_not_a_mapping(tmp_path: Path) -> None:
     path = tmp_path / "list.yaml"
     path.write_text("- epochs\n")
-    with pytest.raises(ConfigError, match="expected a mapping"):
+    with pytest.raises(TrainConfigError, match="expected a mapping"):
         load(path)
 
 
 def test_missing_file(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="no such config file"):
+    with pytest.raises(TrainConfigError, match="no such config file"):
         load(tmp_path / "absent.yaml")
 
 
@@ -55,19 +55,19 @@ def test_overrides_nested_and_dotted() -> None:
 
 
 def test_bad_override_is_named() -> None:
-    with pytest.raises(ConfigError, match=r"overrides.*\n  - epochs: Input should be greater than 0"):
+    with pytest.raises(TrainConfigError, match=r"overrides.*\n  - epochs: Input should be greater than 0"):
         load(DEFAULT_FILE, {"epochs": 0})
 
 
 def test_search_steps_are_validated(tmp_path: Path) -> None:
     path = tmp_path / "search.yaml"
     path.write_text("epochs: 2\nsearch:\n  - {epochs: 4}\n  - {epocs: 6}\n")
-    with pytest.raises(ConfigError, match=r"search\[1\].*\n  - epocs: unknown key"):
+    with pytest.raises(TrainConfigError, match=r"search\[1\].*\n  - epocs: unknown key"):
         load(path)
 
 
 def test_int8_serving_needs_int8() -> None:
-    with pytest.raises(ConfigError, match="export: Value error, serving_format tflite_int8 needs int8: true"):
+    with pytest.raises(TrainConfigError, match="export: Value error, serving_format tflite_int8 needs int8: true"):
         load({"export": {"serving_format": "tflite_int8"}})
 
 

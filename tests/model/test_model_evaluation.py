@@ -6,7 +6,7 @@ import pytest
 from sklearn.metrics import (accuracy_score, confusion_matrix, log_loss, multilabel_confusion_matrix,
                              precision_recall_fscore_support)
 
-from model.build import identify
+from model.pipeline import identify
 from model.evaluate import metrics
 from model.report import MulticlassMetrics
 from model.store import StoreEntry

@@ -92,7 +92,7 @@ def test_any_tasks_metric_is_a_threshold() -> None:
 
 
 def test_regression_gate(regression_entry: StoreEntry) -> None:
-    served = regression_entry.report.served()
+    served = regression_entry.report.served_metrics()
     result = judge(regression_entry, {"mae": served.mae, "rmse": served.rmse, "r2": served.r2})
     assert result.passed, result.summary
     assert [(c.metric, c.op) for c in result.checks] == [("mae", "<="), ("rmse", "<="), ("r2", ">=")]
@@ -111,7 +111,7 @@ def test_a_metric_of_another_task_fails_its_check(regression_entry: StoreEntry, 
 
 
 def test_binary_gate_on_roc_auc(binary_entry: StoreEntry) -> None:
-    served = binary_entry.report.served()
+    served = binary_entry.report.served_metrics()
     result = judge(binary_entry, {"roc_auc": served.roc_auc, "pr_auc": served.pr_auc, "precision": served.precision})
     assert result.passed and all(c.op == ">=" for c in result.checks), result.summary
     # Promotion re-checks recorded numbers (infra keeps the numeric ones, without the task).

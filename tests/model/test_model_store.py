@@ -37,7 +37,7 @@ def test_store_hit_answers_without_tensorflow(quick_entry: StoreEntry, quick_con
         f"entry, result = gated_entry({str(quick_config_file)!r}, None, {{'accuracy': 0.5}}, {str(store_root)!r})\n"
         "elapsed = time.perf_counter() - started\n"
         "heavy = sorted(m for m in ('tensorflow', 'keras', 'sklearn', 'matplotlib') if m in sys.modules)\n"
-        "print(json.dumps({'entry': str(entry), 'id': result.model_id, 'passed': result.passed, 'heavy': heavy, 's': elapsed}))\n"
+        "print(json.dumps({'entry': str(entry.path), 'id': result.model_id, 'passed': result.passed, 'heavy': heavy, 's': elapsed}))\n"
     )
     proc = run_python("-c", script)
     assert proc.returncode == 0, proc.stderr
@@ -72,7 +72,7 @@ def test_entries_are_complete_and_verified(quick_entry: StoreEntry) -> None:
 
 def test_the_server_accepts_the_entry(quick_entry: StoreEntry) -> None:
     """The contract's other side: app/'s own reader of a store entry."""
-    from app.entry import StoreEntry as ServedEntry
+    from app.entry import ServedEntry
 
     served = ServedEntry(quick_entry.path)
     assert served.model_path == quick_entry.path / "model.tflite"

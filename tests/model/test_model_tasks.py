@@ -14,7 +14,7 @@ from sklearn.metrics import (accuracy_score, average_precision_score, confusion_
                              roc_auc_score)
 
 from model import Store, StoreEntry, TrainConfig, UserCodeError, identify, trained_entry
-from model.build import bins, reference
+from model.pipeline import bins, reference
 from model.config import MonitorConfig
 from model.data import Dataset
 from model_helpers import USER_PROJECT, run_saved_model, run_tflite, user_config
@@ -54,7 +54,7 @@ def test_binary_entry(binary_entry: StoreEntry, binary_config: TrainConfig) -> N
     assert report.signature.output.shape == [1]
     assert report.reference.class_distribution == (np.bincount(data.y_train) / len(data.y_train)).tolist()
     assert report.reference.prediction is None
-    assert report.served().roc_auc > 0.9  # five epochs of the built-in MLP already separate the classes
+    assert report.served_metrics().roc_auc > 0.9  # five epochs of the built-in MLP already separate the classes
     files = {p.name for p in binary_entry.path.iterdir()}
     assert {"roc_curve.png", "confusion_matrix.png", "training_curves.png", "model_card.md"} <= files
     assert "predicted_vs_true.png" not in files
@@ -81,7 +81,7 @@ def test_regression_entry(regression_entry: StoreEntry, regression_config: Train
     report, data = regression_entry.report, identify(regression_config)[1]
     assert report.task == "regression" and report.data.n_classes == 0 and report.data.class_names == []
     assert report.signature.output.shape == [1]
-    assert report.served().r2 > 0.3, "the target's scale inside the model lets a few epochs learn it"
+    assert report.served_metrics().r2 > 0.3, "the target's scale inside the model lets a few epochs learn it"
     assert report.reference.class_distribution == []
     # Prediction drift's baseline: the served artifact's own predictions on the training split.
     served = artifact_output(regression_entry, report.serving_format, data.x_train).reshape(-1)
@@ -187,7 +187,7 @@ def test_pretrained_artifact_ships_without_training(store_root: Path, binary_con
     assert "None: a pre-trained artifact" in (entry.path / "model_card.md").read_text()
     assert bool(report.architecture) == (kind == "keras")
     # What ships is the artifact's own model: its scores are those of the model that was saved.
-    assert report.served().roc_auc == pytest.approx(roc_auc_score(data.y_test, keras_output.reshape(-1)), abs=1e-6)
+    assert report.served_metrics().roc_auc == pytest.approx(roc_auc_score(data.y_test, keras_output.reshape(-1)), abs=1e-6)
     if kind == "saved_model":
         shipped = {p.relative_to(entry.path / "saved_model"): p.read_bytes() for p in (entry.path / "saved_model").rglob("*") if p.is_file()}
         assert shipped == {p.relative_to(saved_dir): p.read_bytes() for p in saved_dir.rglob("*") if p.is_file()}

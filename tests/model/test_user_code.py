@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 import yaml
 
-from model.build import identify
-from model.config import REPO_ROOT, ConfigError, TrainConfig, load
+from model.pipeline import identify
+from model.config import REPO_ROOT, TrainConfigError, TrainConfig, load
 from model.user import UserCodeError, build_user_model, code_digest, load_callable
 from model_helpers import ROOT, run_python
 
@@ -107,7 +107,7 @@ def test_new_keys_have_the_contract_defaults() -> None:
     ({"data": {"loder": "pkg.data:load"}}, "data.loder: unknown key"),
 ])
 def test_bad_user_keys_are_named(raw: dict[str, Any], fragment: str) -> None:
-    with pytest.raises(ConfigError) as caught:
+    with pytest.raises(TrainConfigError) as caught:
         load(raw)
     assert fragment in str(caught.value), str(caught.value)
 
@@ -267,7 +267,7 @@ def test_a_store_hit_imports_neither_tensorflow_nor_the_builder(tmp_path: Path) 
     config = user_project(tmp_path)
     script = textwrap.dedent(f"""
         import json, sys
-        from model.build import identify
+        from model.pipeline import identify
         from model.config import load
         model_id, data = identify(load({str(config)!r}).train)
         print(json.dumps({{"id": model_id, "modules": sorted(m for m in sys.modules
@@ -408,7 +408,7 @@ def test_the_examples_load_without_tensorflow() -> None:
     """The shipped examples' loaders, as a preview runs them (their training is the examples' deploy tests)."""
     script = textwrap.dedent("""
         import json, sys
-        from model.build import identify
+        from model.pipeline import identify
         from model.config import load
         found = {}
         for name in ("cnn", "breast_cancer", "diabetes", "pretrained"):
@@ -436,4 +436,4 @@ def test_search_steps_keep_the_project_root(tmp_path: Path) -> None:
                                               "search": [{"epochs": 2}]})
     entry, result = gated_entry(config, thresholds={"loss": 0.0}, store_dir=tmp_path / "store")
     assert [a.overrides for a in result.attempts] == [{}, {"epochs": 2}], result.attempts
-    assert entry.name == result.attempts[-1].model_id == model_id_of(config, {"epochs": 2})
+    assert entry.model_id == result.attempts[-1].model_id == model_id_of(config, {"epochs": 2})

@@ -341,7 +341,7 @@ def input_drift(spec: MonitoringSpec) -> list[Case]:
 
 def model_info_mismatch(spec: MonitoringSpec) -> list[Case]:
     def info(model_id: str) -> tuple[dict[str, str], dict[str, str]]:
-        labels = {**INSTANCE, "model_id": model_id, "version": model_id[:12], "format": "tflite", "gate_passed": "true",
+        labels = {**INSTANCE, "model_id": model_id, "task": "multiclass", "format": "tflite", "gate_passed": "true",
                   "accuracy": "0.97", "f1_macro": "0.97"}
         return labels, series("modelship_model_info", labels, gauge(1))
 

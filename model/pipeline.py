@@ -1,4 +1,5 @@
-"""A store entry for a training config: found in the store, or trained, exported, evaluated and written.
+"""The training pipeline: a store entry for a training config, found in the store, or trained, exported,
+evaluated and written (`write_entry`).
 
 Nothing here imports TensorFlow until the entry has to be built, so a store hit stays fast.
 """
@@ -14,11 +15,12 @@ from typing import Optional
 
 import numpy as np
 
+from app.entry import Bins, FeatureBins, Reference
 from model.config import MonitorConfig, TrainConfig
 from model.data import Dataset, load
-from model.report import Bins, DataInfo, Durations, FeatureBins, Reference, Report, Training
-from model.user import UserCodeError
+from model.report import DataInfo, Durations, Training, TrainingReport
 from model.store import REPORT, Store, StoreEntry, model_id
+from model.user import UserCodeError
 
 # Distribution name -> module name.
 _VERSIONED = {"tensorflow": "tensorflow", "keras": "keras", "numpy": "numpy", "scikit-learn": "sklearn",
@@ -38,7 +40,7 @@ def identify(config: TrainConfig) -> tuple[str, Dataset]:
 def trained_entry(config: TrainConfig, store: Store, progress: bool = False) -> StoreEntry:
     """The verified store entry for `config`: reused when stored, else built once (even across processes)."""
     mid, data = identify(config)
-    return store.put(mid, lambda directory: build(config, data, mid, directory, progress))
+    return store.put(mid, lambda directory: write_entry(config, data, mid, directory, progress))
 
 
 def _versions() -> dict[str, str]:
@@ -95,7 +97,7 @@ def reference(data: Dataset, monitor: MonitorConfig, train_predictions: Optional
     )
 
 
-def build(config: TrainConfig, data: Dataset, mid: str, directory: Path, progress: bool = False) -> Report:
+def write_entry(config: TrainConfig, data: Dataset, mid: str, directory: Path, progress: bool = False) -> TrainingReport:
     """Trains (or loads) the model of `config`, and writes the whole entry (but checksums.json) into `directory`.
 
     Any problem with the user's code or artifact raises UserCodeError here, inside the store's build
@@ -131,7 +133,7 @@ def build(config: TrainConfig, data: Dataset, mid: str, directory: Path, progres
                          if data.task == "regression" else None)
     evaluated = time.perf_counter()
 
-    report = Report(
+    report = TrainingReport(
         model_id=mid,
         created=datetime.now(timezone.utc),
         task=data.task,
