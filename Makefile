@@ -24,7 +24,7 @@ bootstrap-stack:
 	@toolchain/bootstrap.sh --stack $(STACK)
 
 up: bootstrap-stack
-	$(SELECT) $(RECOVER) && pulumi up --yes --suppress-outputs --stack $(STACK) && python -m infra.stack_outputs --stack $(STACK)
+	$(SELECT) $(RECOVER) && python -m infra.migrate_docker --stack $(STACK) && pulumi up --yes --suppress-outputs --stack $(STACK) && python -m infra.stack_outputs --stack $(STACK)
 
 preview: bootstrap-stack
 	$(SELECT) $(RECOVER) --locks-only && pulumi preview --suppress-outputs --stack $(STACK) --policy-pack policy

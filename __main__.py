@@ -1,7 +1,7 @@
 """modelship: a gated model, its image, the registry it lives in, the workload serving it, and its monitoring."""
 import pulumi
 
-from infra import config, docker_engine, gate, outputs
+from infra import config, gate, outputs
 from infra.container import ContainerWorkload, ContainerWorkloadArgs
 from infra.image import ModelImage, ModelImageArgs
 from infra.kubernetes import KubernetesWorkload, KubernetesWorkloadArgs
@@ -19,11 +19,8 @@ else:
     promotion = gate.resolve_reference(cfg.promotion)
     model = gate.promoted_model(promotion, cfg.gate, stack, cfg.registry)
 
-# The Docker target's containers, networks and images (infra/docker_engine.py) run in a provider host of their own.
-on_docker = pulumi.ResourceOptions(providers=[docker_engine.provider_host("docker")]) if cfg.target == "docker" else None
-
 # 3. The image: built here from the gated model (dev), or the digest promoted from the stack before.
-registry = Registry("registry", RegistryArgs(registry=cfg.registry), opts=on_docker)
+registry = Registry("registry", RegistryArgs(registry=cfg.registry))
 if cfg.image.build:
     image = ModelImage("image", ModelImageArgs(model_id=model.model_id, entry_dir=model.entry_dir, gate_labels=model.labels(),
                                                image=cfg.image, registry=registry))
@@ -34,8 +31,7 @@ else:
 # 4. The workload serving it.
 labels = model.labels()
 if cfg.target == "docker":
-    workload = ContainerWorkload("server", ContainerWorkloadArgs(image_ref=image_ref, workload=cfg.workload, labels=labels),
-                                 opts=on_docker)
+    workload = ContainerWorkload("server", ContainerWorkloadArgs(image_ref=image_ref, workload=cfg.workload, labels=labels))
 else:
     workload = KubernetesWorkload("server", KubernetesWorkloadArgs(
         image_ref=image_ref, workload=cfg.workload, kubernetes=cfg.kubernetes, annotations=labels,
@@ -49,7 +45,7 @@ if cfg.monitoring.enabled:
         attach = dict(network_name=workload.network_name)
     else:
         attach = dict(namespace=workload.namespace, workload_selector=workload.selector, provider=workload.provider)
-    monitoring = Monitoring("monitoring", monitoring_args(cfg, stack, model.model_id, task=model.task, **attach), opts=on_docker)
+    monitoring = Monitoring("monitoring", monitoring_args(cfg, stack, model.model_id, task=model.task, **attach))
 
 # 6. What the stack tells its users.
 outputs.export(endpoint=workload.endpoint, image_ref=image_ref, model=model, auth=cfg.workload.auth_token is not None,

@@ -79,11 +79,15 @@ class RegistryConfig(Section):
 class WorkloadConfig(Section):
     replicas: int = Field(1, ge=1, le=100)
     port: Port = 8080
-    # Unset: Docker picks a free host port, so a new container can start beside the old one.
+    # docker: the host port (on 127.0.0.1) of the reverse proxy in front of the servers; unset: Docker picks one.
     host_port: Optional[Port] = 8080
     cpu: Quantity = "1"
     memory: Quantity = "512Mi"
     auth_token: Optional[SecretStr] = None
+    # docker: the reverse proxy's image (toolchain/images.sh builds it), and how long `up` waits for a new server
+    # container to become healthy before it fails (the old one keeps serving).
+    proxy_image: str = "modelship/haproxy:2.6"
+    ready_timeout_seconds: int = Field(120, ge=5, le=3600)
 
 
 class HpaConfig(Section):

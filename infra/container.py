@@ -1,9 +1,8 @@
-"""The Docker target: one plain-Python container spec, declared through the docker SDK's own arguments.
+"""The Docker target: one plain-Python container spec, declared through pulumi-docker.
 
-`container_spec()` is the single description of the serving container. `create_kwargs()` turns it into
-`containers.create` arguments: the inputs of the `Container` resource (infra/docker_engine.py, a dynamic
-provider over the docker SDK) that `ContainerWorkload` declares, and, with `docker_run_kwargs()`, what tests
-hand to `containers.run` directly.
+`container_spec()` is the single description of the serving container. `container_args()` turns it into
+`docker.Container` arguments, what `ContainerWorkload` declares; `docker_run_kwargs()` into the docker SDK's
+`containers.run` arguments, what tests start directly.
 """
 from __future__ import annotations
 
@@ -12,14 +11,16 @@ from dataclasses import dataclass, field
 from typing import Any, Optional
 
 import pulumi
+import pulumi_docker as docker
 
 from infra import docker_engine
 from infra.config import WorkloadConfig
+from infra.proxy import ReverseProxy, ReverseProxyArgs
 
 # Same probe as the Kubernetes readiness probe: the V2 protocol's readiness route.
 READY_PATH = "/v2/health/ready"
 NON_ROOT_USER = "10001:10001"
-# What the serving container is called on its network (monitoring's Prometheus scrapes it by this name).
+# What every serving container answers to on its network: the reverse proxy and Prometheus find each one by it.
 MODEL_ALIAS = "model"
 _BINARY = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "k": 10**3, "M": 10**6, "G": 10**9, "T": 10**12}
 
@@ -83,16 +84,43 @@ def container_spec(image: Any, workload: WorkloadConfig, labels: dict[str, str],
     )
 
 
-def create_kwargs(spec: ContainerSpec) -> dict[str, Any]:
-    """The spec as `containers.create` arguments (values may still be `pulumi.Input`s)."""
+def container_args(spec: ContainerSpec) -> dict[str, Any]:
+    """The spec as `docker.Container` arguments, but for the image, health check, labels and restart policy,
+    which `docker_engine.container()` takes (values may be `pulumi.Input`s)."""
+    env = [pulumi.Output.concat(key, "=", value) for key, value in sorted(spec.env.items())]
+    # No published port: the servers are reached over the stack's network, through the proxy.
+    return {
+        "envs": env,
+        # The provider takes MiB. No swap on top (as on Kubernetes); unset, Docker would allow as much again, and
+        # the provider would read that back as a change.
+        "memory": spec.memory_bytes // 2**20,
+        "memory_swap": spec.memory_bytes // 2**20,
+        # As the provider reads it back ("1.0", "0.5"): another spelling would replace the container on every up.
+        "cpus": str(float(spec.cpus)),
+        "user": spec.user,
+        "read_only": spec.read_only,
+        "tmpfs": dict(spec.tmpfs),
+        "capabilities": docker.ContainerCapabilitiesArgs(drops=list(spec.cap_drop)),
+        "security_opts": list(spec.security_opt),
+    }
+
+
+def healthcheck_args(spec: ContainerSpec) -> docker.ContainerHealthcheckArgs:
     hc = spec.healthcheck
+    return docker_engine.healthcheck(hc.test, hc.interval_s, hc.timeout_s, hc.retries, hc.start_period_s)
+
+
+def docker_run_kwargs(spec: ContainerSpec) -> dict[str, Any]:
+    """The spec as `docker.from_env().containers.run(**kwargs)` arguments (plain values only)."""
+    hc, second = spec.healthcheck, 1_000_000_000
     return {
         "image": spec.image,
         "environment": dict(spec.env),
         "ports": {f"{spec.internal_port}/tcp": ("127.0.0.1", spec.host_port)},
-        "healthcheck": docker_engine.healthcheck(hc.test, hc.interval_s, hc.timeout_s, hc.retries, hc.start_period_s),
+        "healthcheck": {"test": list(hc.test), "interval": hc.interval_s * second, "timeout": hc.timeout_s * second,
+                        "retries": hc.retries, "start_period": hc.start_period_s * second},
         "mem_limit": spec.memory_bytes,
-        "nano_cpus": int(spec.cpus * 1_000_000_000),
+        "nano_cpus": int(spec.cpus * second),
         "labels": dict(spec.labels),
         "user": spec.user,
         "read_only": spec.read_only,
@@ -100,12 +128,8 @@ def create_kwargs(spec: ContainerSpec) -> dict[str, Any]:
         "cap_drop": list(spec.cap_drop),
         "security_opt": list(spec.security_opt),
         "restart_policy": {"Name": spec.restart},
+        "detach": True,
     }
-
-
-def docker_run_kwargs(spec: ContainerSpec) -> dict[str, Any]:
-    """The spec as `docker.from_env().containers.run(**kwargs)` arguments (plain values only)."""
-    return {**create_kwargs(spec), "detach": True}
 
 
 @dataclass(frozen=True)
@@ -116,40 +140,59 @@ class ContainerWorkloadArgs:
 
 
 class ContainerWorkload(pulumi.ComponentResource):
-    """A network, the serving image pulled into the Engine, and the serving container; `endpoint` is the URL
-    clients call."""
+    """A network, the serving image pulled into the Engine, `workload.replicas` model server containers on the
+    network (no host port), and the reverse proxy (infra/proxy.py) that owns the stack's host port in front of them;
+    `endpoint` is the URL clients call.
+
+    A new model (or any change to the servers) replaces each server container create-before-delete, one slot after
+    the other: the new container of a slot is created and `up` waits until it is healthy (the provider's `wait`)
+    before the next slot's starts; the proxy sends it requests once its readiness route answers; the engine deletes
+    the old containers at the end of the `up`, each finishing its in-flight requests first. A container that never
+    gets healthy fails the `up` there: the slots after it are not touched, and no old container is deleted."""
 
     endpoint: pulumi.Output[str]
-    container_name: pulumi.Output[str]
     network_name: pulumi.Output[str]
+    container_names: pulumi.Output[list[str]]
 
     def __init__(self, name: str, args: ContainerWorkloadArgs, opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("modelship:infra:ContainerWorkload", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
-        token = args.workload.auth_token
+        workload = args.workload
+        token = workload.auth_token
         secret_token = pulumi.Output.secret(token.get_secret_value()) if token else None
-        network = docker_engine.Network(f"{name}-net", {"driver": "bridge"}, opts=child)
-        # Present in the Engine (pulled from the registry by digest if not); removed again on destroy.
-        pulled = docker_engine.Image(f"{name}-image", {"ref": args.image_ref, "keep_locally": False}, opts=child)
-        spec = container_spec(pulled.ref, args.workload, args.labels, secret_token)
+        network = docker_engine.network(f"{name}-net", opts=child)
+        # Present in the Engine (pulled from the registry by digest if not). Kept there when the stack moves on:
+        # after a failed update and its repair the model goes A -> B -> A, and removing the reference of the
+        # replaced RemoteImage would then remove the image the serving containers run (the Engine refuses, the `up`
+        # fails). A built image stays in the store under its build tag anyway.
+        pulled = docker_engine.local_image(f"{name}-image", args.image_ref, opts=child)
+        spec = container_spec(pulled.image_id, workload, args.labels, secret_token)
 
-        if spec.host_port is not None:
-            pulumi.log.warn(
-                f"{name}: host port {spec.host_port} is fixed, so a new model replaces the container by "
-                "stopping the old one first (a few seconds without service); unset workload.hostPort to "
-                "start the new container beside the old one instead.",
-                resource=self,
-            )
-        # `up` returns once the health check passes: the endpoint answers when the stack says it does. The
-        # provider deletes the old container first exactly when the host port is fixed.
-        self.container = docker_engine.Container(
-            name,
-            {**create_kwargs(spec), "networks": [{"name": network.name, "aliases": [MODEL_ALIAS]}], "ready_timeout_s": 120},
+        self.containers: list[docker.Container] = []
+        for slot in range(workload.replicas):
+            previous = self.containers[-1:]
+            self.containers.append(docker_engine.container(
+                f"{name}-{slot}",
+                image=spec.image,
+                health=healthcheck_args(spec),
+                labels=spec.labels,
+                # Every server answers to the alias: the proxy and Prometheus find each of them by it.
+                networks_advanced=[docker.ContainerNetworksAdvancedArgs(name=network.name, aliases=[MODEL_ALIAS])],
+                ready_timeout_s=workload.ready_timeout_seconds,
+                # The provider would delete first (a container name cannot be taken twice); these names are the
+                # provider's own (`<slot>-<random>`), so the new container starts beside the old one. Slot by
+                # slot: one rollout never starts more than one new container at a time.
+                opts=pulumi.ResourceOptions(parent=self, delete_before_replace=False, depends_on=previous),
+                **container_args(spec),
+            ))
+        proxy = ReverseProxy(
+            f"{name}-proxy",
+            ReverseProxyArgs(image=workload.proxy_image, network_name=network.name, host_port=workload.host_port,
+                             backend_alias=MODEL_ALIAS, backend_port=spec.internal_port, ready_path=READY_PATH,
+                             after=self.containers),
             opts=child,
         )
-        # Numbers come back from the engine as floats.
-        host_port = self.container.published.apply(lambda ports: str(int(ports[f"{spec.internal_port}/tcp"])))
-        self.endpoint = pulumi.Output.concat("http://127.0.0.1:", host_port)
-        self.container_name = self.container.name
+        self.endpoint = pulumi.Output.concat("http://127.0.0.1:", proxy.host_port)
         self.network_name = network.name
-        self.register_outputs({"endpoint": self.endpoint, "container": self.container_name, "network": self.network_name})
+        self.container_names = pulumi.Output.all(*[c.name for c in self.containers])
+        self.register_outputs({"endpoint": self.endpoint, "containers": self.container_names, "network": self.network_name})

@@ -15,12 +15,14 @@ from dataclasses import dataclass, field
 from typing import Literal, Optional
 
 import pulumi
+import pulumi_docker as docker
 import pulumi_kubernetes as k8s
 
 from infra import docker_engine
 from infra.config import StackConfig
 from infra.container import MODEL_ALIAS, memory_bytes
 from infra.kubernetes import APP
+from infra.proxy import METRICS_PORT as PROXY_METRICS_PORT, PROXY_ALIAS
 from model.report import Task
 from monitoring import Drift, DnsTargets, MonitoringSpec, Slo, StaticTargets, Traffic, render
 from monitoring.bundle import ALERTMANAGER_FILE, PROMETHEUS_FILE
@@ -35,8 +37,14 @@ PODS_SERVICE = f"{APP}-pods"
 NOBODY = 65534  # the monitoring images run as nobody
 
 
-def container_targets(port: int) -> StaticTargets:
-    return StaticTargets(addresses=[f"{MODEL_ALIAS}:{port}"])
+def container_targets(port: int) -> DnsTargets:
+    """Every server container: each answers to the alias on the stack's network (Docker's DNS, one address each),
+    so each replica is scraped on its own, as pods are on Kubernetes."""
+    return DnsTargets(names=[MODEL_ALIAS], port=port, refresh_interval="5s")
+
+
+def proxy_targets() -> StaticTargets:
+    return StaticTargets(addresses=[f"{PROXY_ALIAS}:{PROXY_METRICS_PORT}"])
 
 
 def pod_targets(namespace: str, port: int) -> DnsTargets:
@@ -86,16 +94,19 @@ def monitoring_args(
     which prediction series its server exposes, so which drift rules and panels apply)."""
     mon, port = cfg.monitoring, cfg.workload.port
     if cfg.target == "docker":
-        targets: StaticTargets | DnsTargets = container_targets(port)
+        targets = container_targets(port)
+        proxy: Optional[StaticTargets] = proxy_targets()
         alertmanagers = [f"alertmanager:{ALERTMANAGER_PORT}"]
     else:
         targets = pod_targets(cfg.kubernetes.namespace, port)
+        proxy = None
         alertmanagers = [f"alertmanager.{cfg.kubernetes.namespace}.svc:{ALERTMANAGER_PORT}"]
     spec = MonitoringSpec(
         environment=stack,
         expected_model_id=model_id,
         task=task,
         targets=targets,
+        proxy_targets=proxy,
         slo=Slo(availability=mon.slo.availability, latency_p99_seconds=mon.slo.latency_p99_seconds),
         drift=Drift(
             window=mon.drift.window,
@@ -159,29 +170,31 @@ class Monitoring(pulumi.ComponentResource):
             ["CMD", "amtool", "config", "show", f"--alertmanager.url=http://127.0.0.1:{ALERTMANAGER_PORT}"],
         )
         self.prometheus = prometheus
-        host_port = prometheus.published.apply(lambda ports: str(int(ports[f"{PROMETHEUS_PORT}/tcp"])))
+        host_port = prometheus.ports.apply(lambda ports: str(ports[0].external))
         return pulumi.Output.concat("http://127.0.0.1:", host_port)
 
     def _docker_container(
         self, name: str, args: MonitoringArgs, image: str, alias: str, port: int, host_port: Optional[int],
         files: dict[str, str], health_test: list[str],
-    ) -> docker_engine.Container:
-        # The images are local (`make bootstrap`): used by name, never pulled nor removed. A fixed host port
-        # makes the provider stop the old container before starting its replacement.
-        return docker_engine.Container(
+    ) -> docker.Container:
+        child = pulumi.ResourceOptions(parent=self)
+        # The images are local (`make bootstrap`): never pulled nor removed. The files are copied in before the
+        # container starts. A fixed host port (and the fixed name's provider default) stops the old container
+        # before its replacement starts.
+        local = docker_engine.local_image(f"{name}-image", image, opts=child)
+        return docker_engine.container(
             name,
-            {
-                "image": image,
-                "files": files,
-                "ports": {f"{port}/tcp": ("127.0.0.1", host_port)},
-                "networks": [{"name": args.network_name, "aliases": [alias]}],
-                "mem_limit": memory_bytes(args.memory),
-                "cap_drop": ["ALL"],
-                "security_opt": ["no-new-privileges"],
-                "restart_policy": {"Name": "unless-stopped"},
-                "healthcheck": docker_engine.healthcheck(health_test),
-            },
-            opts=pulumi.ResourceOptions(parent=self),
+            image=local.image_id,
+            health=docker_engine.healthcheck(health_test),
+            uploads=[docker.ContainerUploadArgs(file=path, content=text) for path, text in sorted(files.items())],
+            ports=[docker.ContainerPortArgs(internal=port, external=host_port, ip="127.0.0.1")],
+            networks_advanced=[docker.ContainerNetworksAdvancedArgs(name=args.network_name, aliases=[alias])],
+            # No swap on top of the limit (see container_args).
+            memory=memory_bytes(args.memory) // 2**20,
+            memory_swap=memory_bytes(args.memory) // 2**20,
+            capabilities=docker.ContainerCapabilitiesArgs(drops=["ALL"]),
+            security_opts=["no-new-privileges"],
+            opts=child,
         )
 
     # --- kubernetes ------------------------------------------------------------------------------

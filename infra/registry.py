@@ -5,6 +5,7 @@ from dataclasses import dataclass
 from typing import Optional
 
 import pulumi
+import pulumi_docker as docker
 
 from infra import docker_engine
 from infra.config import RegistryConfig
@@ -27,20 +28,19 @@ class Registry(pulumi.ComponentResource):
     def __init__(self, name: str, args: RegistryArgs, opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("modelship:infra:Registry", name, None, opts)
         cfg = args.registry
-        self.container: Optional[docker_engine.Container] = None
+        self.container: Optional[docker.Container] = None
         if cfg.kind == "local":
+            child = pulumi.ResourceOptions(parent=self)
             # The image is local (built by toolchain/images.sh offline): nothing is pulled. Its storage is the
             # image's anonymous volume, removed with the container.
-            self.container = docker_engine.Container(
+            image = docker_engine.local_image(f"{name}-image", cfg.image, opts=child)
+            self.container = docker_engine.container(
                 name,
-                {
-                    "image": cfg.image,
-                    "ports": {f"{REGISTRY_PORT}/tcp": ("127.0.0.1", cfg.port)},
-                    "restart_policy": {"Name": "unless-stopped"},
-                    # The image has bash and no HTTP client: healthy once the port accepts connections.
-                    "healthcheck": docker_engine.healthcheck(["CMD", "bash", "-c", f"exec 3<>/dev/tcp/127.0.0.1/{REGISTRY_PORT}"]),
-                },
-                opts=pulumi.ResourceOptions(parent=self),
+                image=image.image_id,
+                ports=[docker.ContainerPortArgs(internal=REGISTRY_PORT, external=cfg.port, ip="127.0.0.1")],
+                # The image has bash and no HTTP client: healthy once the port accepts connections.
+                health=docker_engine.healthcheck(["CMD", "bash", "-c", f"exec 3<>/dev/tcp/127.0.0.1/{REGISTRY_PORT}"]),
+                opts=child,
             )
             # Known once the registry answers, so pushes wait for it.
             self.server = self.container.name.apply(lambda _: f"localhost:{cfg.port}")

@@ -35,6 +35,20 @@ def prometheus_config(spec: MonitoringSpec, self_address: str = "localhost:9090"
         "alerting": {"alertmanagers": [{"static_configs": [{"targets": list(spec.alerting.alertmanagers)}]}]},
         "scrape_configs": [
             scrape_config(spec),
+            *proxy_scrape_configs(spec),
             {"job_name": "prometheus", "static_configs": [{"targets": [self_address]}]},
         ],
     }
+
+
+def proxy_scrape_configs(spec: MonitoringSpec) -> list[dict[str, Any]]:
+    """The reverse proxy's exporter, without its per-server series: the proxy has a slot for every container a
+    rollout may run, and the servers' own metrics are scraped from each server."""
+    if spec.proxy_targets is None:
+        return []
+    return [{
+        "job_name": spec.proxy_job,
+        "metrics_path": METRICS_PATH,
+        "params": {"scope": ["global", "frontend", "backend"]},
+        "static_configs": [{"targets": list(spec.proxy_targets.addresses)}],
+    }]

@@ -15,9 +15,9 @@ from typing import Any, Callable, Iterable, Mapping
 GATE_PASSED = "ai.modelship.gate.passed"
 DIGEST = re.compile(r"@sha256:[0-9a-f]{64}$")
 BUILT_IMAGE = "docker-build:index:Image"
-# The Docker target's resources: Pulumi dynamic resources over the docker SDK (infra/docker_engine.py).
-CONTAINER = "pulumi-python:dynamic/docker:Container"
-PULLED_IMAGE = "pulumi-python:dynamic/docker:Image"
+# The Docker target's resources (pulumi-docker): a container names its image by id, the pulled image by reference.
+CONTAINER = "docker:index/container:Container"
+PULLED_IMAGE = "docker:index/remoteImage:RemoteImage"
 DEPLOYMENT = "kubernetes:apps/v1:Deployment"
 MONITORING = "modelship:infra:Monitoring"
 
@@ -47,7 +47,7 @@ def _images(resource_type: str, props: Mapping[str, Any]) -> Iterable[str]:
     if resource_type == BUILT_IMAGE:
         refs = props.get("tags") or []
     elif resource_type == PULLED_IMAGE:
-        refs = [props.get("ref")]
+        refs = [props.get("name")]
     elif resource_type == CONTAINER:
         refs = [props.get("image")]
     elif resource_type == DEPLOYMENT:

@@ -13,7 +13,7 @@
 recipes=$MODELSHIP_ROOT/toolchain/images
 cache=$MODELSHIP_CACHE/images
 label=ai.modelship.recipe
-names=(python-base registry prometheus alertmanager)
+names=(python-base registry prometheus alertmanager haproxy)
 
 timeout 20 docker info >/dev/null 2>&1 || die "no Docker Engine answers 'docker info': run 'make bootstrap' (or toolchain/docker.sh)"
 mkdir -p "$cache"

@@ -17,9 +17,10 @@ providers=$root/providers
 # when a resource of its package is registered, and automatic plugin acquisition is off).
 kubernetes=0
 [[ ${1:-} == --kubernetes ]] && kubernetes=1
-plugins=("docker-build $PULUMI_DOCKER_BUILD_VERSION")
-# pulumi-docker only for the tests that prove it until the Docker target moves onto it (issue 13).
-((kubernetes)) && plugins+=("kubernetes $PULUMI_KUBERNETES_VERSION" "docker $PULUMI_DOCKER_VERSION")
+# docker-build builds the serving image, docker (pulumi-docker's plugin) runs the Docker target's networks, images
+# and containers, and the local registry of every stack.
+plugins=("docker-build $PULUMI_DOCKER_BUILD_VERSION" "docker $PULUMI_DOCKER_VERSION")
+((kubernetes)) && plugins+=("kubernetes $PULUMI_KUBERNETES_VERSION")
 
 installed_plugins() {
   pulumi plugin ls --json | python3 -c '
@@ -215,11 +216,11 @@ build_all() {
     github.com/pulumi/pulumi-docker-build/provider/cmd/pulumi-resource-docker-build \
     "-X github.com/pulumi/pulumi-docker-build/provider.Version=$PULUMI_DOCKER_BUILD_VERSION"
   install_buildx
+  build_docker
   if ((kubernetes)); then
     generate_kubernetes_embeds
     build "$providers/pulumi-resource-kubernetes" "$wrappers/kubernetes" . \
       "-X github.com/pulumi/pulumi-kubernetes/provider/v4/pkg/version.Version=$PULUMI_KUBERNETES_VERSION"
-    build_docker
   fi
 
   mkdir -p "$PULUMI_HOME"

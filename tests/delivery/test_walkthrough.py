@@ -181,8 +181,9 @@ def test_4_change_a_hyper_parameter(walk: Walk) -> None:
     output = walk.run(4)
     preview = output.split("$ make up", 1)[0]
     changed = set(re.findall(r"^\s*(?:~|\+-|\+\+|--|\+|-)\s+\S+:\S+\s+(\S+)\s+(?:update|replace|create|delete)", preview, re.M))
-    # The model's id is in the image, the server's labels and the alert rules; the registry and Alertmanager stay.
-    assert {"image", "server"} <= changed <= {"image", "server-image", "server", "monitoring-prometheus"}, changed
+    # The model's id is in the image, the server's labels and the alert rules; the registry, the reverse proxy and
+    # Alertmanager stay.
+    assert {"image", "server-0"} <= changed <= {"image", "server-image", "server-0", "monitoring-prometheus"}, changed
     second = image_of(output)
     assert second != walk.facts["first_image"]
     walk.facts["second_image"], walk.facts["second_model"] = second, served_model_id()

@@ -17,10 +17,8 @@ import yaml
 from pulumi import automation as auto
 
 ROOT = Path(__file__).resolve().parents[2]
-# What the dev stack needs from toolchain/ (versions as toolchain/versions.env and requirements.txt pin them);
-# its containers, networks and pulled images are dynamic resources, served by `pulumi-resource-pulumi-python`.
-REQUIRED_PLUGINS = {"docker-build": "0.0.22"}
-DYNAMIC_PROVIDER_HOST = "pulumi-resource-pulumi-python"
+# What the dev stack needs from toolchain/ (versions as toolchain/versions.env and requirements.txt pin them).
+REQUIRED_PLUGINS = {"docker-build": "0.0.22", "docker": "5.2.0"}
 STACK_LABEL = "ai.modelship.stack"
 LINKED = ("__main__.py", "infra", "model", "app", "monitoring", "toolchain", "policy", "venv", "examples")
 
@@ -29,22 +27,29 @@ def missing_toolchain() -> list[str]:
     """What the real-engine tests need and this machine lacks, each named."""
     if shutil.which("pulumi") is None:
         return ["the pulumi CLI (run `source toolchain/env.sh` after toolchain/bootstrap.sh)"]
-    if shutil.which(DYNAMIC_PROVIDER_HOST) is None:
-        return [f"{DYNAMIC_PROVIDER_HOST} on PATH (toolchain/pulumi.sh builds it)"]
     listed = subprocess.run(["pulumi", "plugin", "ls", "--json"], capture_output=True, text=True)
     have = {(p["name"], p["version"].lstrip("v")) for p in json.loads(listed.stdout or "[]") if p.get("kind") == "resource"}
     return [f"pulumi-resource-{n} {v}" for n, v in REQUIRED_PLUGINS.items() if (n, v) not in have]
 
 
 def made_by(client: docker.DockerClient, stack: str, registry_port: int) -> dict[str, list[str]]:
-    """Containers and networks carrying the stack's label (infra/docker_engine.py puts it on everything it
-    makes), and images named after the stack's own registry; by name."""
+    """Containers and networks carrying the stack's label (infra/docker_engine.py puts it on everything the
+    stack makes), and images named after the stack's own registry; by name."""
     label = f"{STACK_LABEL}=modelship/{stack}"
     return {
         "containers": sorted(c.name for c in client.containers.list(all=True, filters={"label": label})),
         "networks": sorted(n.name for n in client.networks.list(filters={"label": label})),
         "images": sorted(t for i in client.images.list() for t in i.tags if t.startswith(f"localhost:{registry_port}/")),
     }
+
+
+def remove_registry_images(client: docker.DockerClient, registry_port: int) -> None:
+    """Every image named after the registry on `registry_port` (build tags and pulled digest references): what a
+    test stack leaves in the Engine's store, since its images are kept there (infra/container.py)."""
+    prefix = f"localhost:{registry_port}/"
+    for image in client.images.list():
+        if any(name.startswith(prefix) for name in image.tags + (image.attrs.get("RepoDigests") or [])):
+            client.images.remove(image.id, force=True)
 
 
 @dataclass

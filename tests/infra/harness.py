@@ -2,7 +2,7 @@
 registered, with parents and dependencies, and what it exported.
 
 Public: `run_program` (the project's program for a stack), `run_function` (a function declaring resources),
-`Run`/`Registered` (the record), `stack_file`, `ROOT`, `DIGEST`, and the Docker resource types
+`Run`/`Registered` (the record), `stack_file`, `ROOT`, `DIGEST`, `IMAGE_ID`, and the Docker resource types
 `CONTAINER`, `NETWORK`, `IMAGE`.
 """
 from __future__ import annotations
@@ -20,10 +20,12 @@ from pulumi.runtime.sync_await import _sync_await
 
 ROOT = Path(__file__).resolve().parents[2]
 DIGEST = "sha256:" + "ab" * 32
-# The Docker target's resources (infra/docker_engine.py): dynamic resources, served by `pulumi-python`.
-CONTAINER = "pulumi-python:dynamic/docker:Container"
-NETWORK = "pulumi-python:dynamic/docker:Network"
-IMAGE = "pulumi-python:dynamic/docker:Image"
+# The Docker target's resources (pulumi-docker).
+CONTAINER = "docker:index/container:Container"
+NETWORK = "docker:index/network:Network"
+IMAGE = "docker:index/remoteImage:RemoteImage"
+# What a RemoteImage's `imageId` is (the image's id in the Engine's store).
+IMAGE_ID = "sha256:" + "cd" * 32
 
 
 @dataclass
@@ -70,11 +72,10 @@ class _Resources(pulumi.runtime.Mocks):
             state["digest"] = DIGEST
             state["ref"] = f"{tag}@{DIGEST}"
         elif args.typ == IMAGE:
-            state["image_id"] = DIGEST
+            state["imageId"] = IMAGE_ID
         elif args.typ == CONTAINER:
-            # What the provider's check and create would add: a name, and the host ports Docker published.
-            state["published"] = {port: host or 32768 for port, (_, host) in state.get("ports", {}).items()}
-            state["status"] = "running"
+            # What the provider would add: a name, and the host ports Docker published.
+            state["ports"] = [{**p, "external": p.get("external") or 32768} for p in state.get("ports") or []]
             state["name"] = args.name
         elif args.typ == NETWORK:
             state["name"] = args.name

@@ -1,8 +1,7 @@
-"""The one container spec, and its translation into docker SDK arguments: what `docker_engine.Container`
-takes (its registration is checked in test_stacks) and what tests hand to `containers.run`."""
+"""The one container spec, and its two translations: `docker.Container` arguments (their registration is checked
+in test_stacks) and what tests hand to the docker SDK's `containers.run`."""
 from infra.config import WorkloadConfig
-from infra.container import container_spec, cpus, create_kwargs, docker_run_kwargs, memory_bytes
-from infra.docker_engine import ContainerProps
+from infra.container import container_args, container_spec, cpus, docker_run_kwargs, healthcheck_args, memory_bytes
 
 
 def test_quantities_translate_from_kubernetes_units():
@@ -28,9 +27,13 @@ def test_unset_host_port_lets_docker_choose():
     assert "AUTH_TOKEN" not in spec.env
 
 
-def test_spec_is_a_valid_input_of_the_container_resource():
-    spec = container_spec("img@sha256:" + "0" * 64, WorkloadConfig(), {"a": "b"}, "tok")
-    props = ContainerProps.model_validate({**create_kwargs(spec), "name_prefix": "server-", "name": "server-1"})
-    kwargs = props.create_kwargs(client=None)
-    assert kwargs == {**create_kwargs(spec), "name": "server-1"}
-    assert docker_run_kwargs(spec) == {**create_kwargs(spec), "detach": True}
+def test_spec_translates_into_container_arguments():
+    spec = container_spec("sha256:" + "0" * 64, WorkloadConfig(cpu="500m", memory="256Mi"), {"a": "b"}, "tok")
+    args = container_args(spec)
+    assert args["memory"] == args["memory_swap"] == 256 and args["cpus"] == "0.5"
+    assert args["user"] == "10001:10001" and args["read_only"] is True and "/tmp" in args["tmpfs"]
+    assert args["capabilities"].drops == ["ALL"] and args["security_opts"] == ["no-new-privileges"]
+    # Reached over the stack's network through the proxy, never on a host port.
+    assert "ports" not in args
+    assert healthcheck_args(spec).tests == docker_run_kwargs(spec)["healthcheck"]["test"]
+    assert healthcheck_args(spec).interval == "5s"

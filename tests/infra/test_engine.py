@@ -1,8 +1,8 @@
 """The dev stack through the real engine: preview, up, the policy pack, idempotence, a failing gate (fail and
 keep), a model change, destroy. One stack, shared by the tests in file order.
 
-Needs the toolchain (issue "toolchain"): the pulumi CLI, the docker-build plugin, the dynamic provider host,
-and a Docker engine. A missing part fails the module loudly, naming it; nothing is skipped. The stack has its
+Needs the toolchain (issue "toolchain"): the pulumi CLI, the docker-build and docker plugins, and a Docker
+engine. A missing part fails the module loudly, naming it; nothing is skipped. The stack has its
 own name, host ports and registry, so a `make up` dev stack on this machine is left alone.
 """
 from __future__ import annotations
@@ -16,7 +16,7 @@ import pytest
 import yaml
 from pulumi import automation as auto
 
-from tests.infra.engine import ROOT, EngineStack, engine_stack, made_by, missing_toolchain
+from tests.infra.engine import ROOT, EngineStack, engine_stack, made_by, missing_toolchain, remove_registry_images
 
 STACK = "enginetest"
 HOST_PORT, REGISTRY_PORT, PROMETHEUS_PORT = 18080, 15000, 19090
@@ -29,11 +29,14 @@ def dev(tmp_path_factory) -> EngineStack:
     missing = missing_toolchain()
     if missing:
         pytest.fail("real-engine tests need: " + "; ".join(missing), pytrace=False)
+    # Images are kept in the Engine's store (infra/container.py): an earlier run's would be counted as this one's.
+    remove_registry_images(docker.from_env(), REGISTRY_PORT)
     es = engine_stack(tmp_path_factory.mktemp("engine"), STACK)
     es.write_config(config())
     yield es
     es.stack.destroy(on_output=print)
     es.stack.workspace.remove_stack(STACK)
+    remove_registry_images(docker.from_env(), REGISTRY_PORT)
 
 
 @pytest.fixture(scope="module")
@@ -59,8 +62,15 @@ def answer(outputs: dict) -> httpx.Response:
 
 
 def serving(client: docker.DockerClient):
+    """The model server container (the one carrying a model id)."""
     (container,) = [c for c in client.containers.list(filters={"label": f"ai.modelship.stack=modelship/{STACK}"})
-                    if c.name.startswith("server-")]
+                    if "ai.modelship.model_id" in c.labels]
+    return container
+
+
+def proxy(client: docker.DockerClient):
+    (container,) = [c for c in client.containers.list(filters={"label": f"ai.modelship.stack=modelship/{STACK}"})
+                    if c.name.startswith("server-proxy-")]
     return container
 
 
@@ -91,14 +101,18 @@ def test_preview_up_and_the_endpoint_answers(dev, client):
     host = attrs["HostConfig"]
     assert attrs["Config"]["User"] == "10001:10001" and host["ReadonlyRootfs"] is True
     assert host["CapDrop"] == ["ALL"] and host["Memory"] == 512 * 2**20
-    assert host["PortBindings"] == {"8080/tcp": [{"HostIp": "127.0.0.1", "HostPort": str(HOST_PORT)}]}
+    # The server publishes nothing: the reverse proxy owns the host port (infra/proxy.py).
+    assert not host["PortBindings"]
+    assert proxy(client).attrs["HostConfig"]["PortBindings"] == {"8080/tcp": [{"HostIp": "127.0.0.1", "HostPort": str(HOST_PORT)}]}
     assert attrs["Config"]["Labels"]["ai.modelship.model_id"] == out["modelId"].value
-    assert attrs["Config"]["Image"] == out["imageRef"].value
-    # Prometheus answers on its port and scrapes the server by its network alias.
+    # By id: the image the stack pulled by its digest reference.
+    assert attrs["Image"] == client.images.get(out["imageRef"].value).id
+    # Prometheus answers on its port and scrapes the server (found by its network alias) and the proxy.
     assert out["prometheusUrl"].value == f"http://127.0.0.1:{PROMETHEUS_PORT}"
     targets = httpx.get(f"{out['prometheusUrl'].value}/api/v1/targets", timeout=10).json()["data"]["activeTargets"]
-    assert "model:8080" in [t["labels"]["instance"] for t in targets]
-    assert len(made_by(client, STACK, REGISTRY_PORT)["containers"]) == 4
+    address = next(iter(serving(client).attrs["NetworkSettings"]["Networks"].values()))["IPAddress"]
+    assert {(t["labels"]["job"], t["labels"]["instance"]) for t in targets} >= {("modelship", f"{address}:8080"), ("modelship-proxy", "proxy:8405")}
+    assert len(made_by(client, STACK, REGISTRY_PORT)["containers"]) == 5
 
 
 def test_policy_pack_passes_on_the_dev_preview(dev):
@@ -142,21 +156,27 @@ def test_failing_gate_with_keep_stays_on_the_last_passing_model(dev):
 
 
 def test_a_new_container_that_never_gets_healthy_leaves_the_old_one_serving(dev, client):
-    # Without a fixed host port the new container starts beside the old one; 8 MiB is too little to start.
-    before = state(dev)
+    # A new model's container starts beside the old one (behind the proxy); 8 MiB is too little to start.
     running = serving(client).id
-    cfg = config()
-    cfg["workload"] = {"hostPort": None, "memory": "8Mi"}
+    endpoint = dev.stack.outputs()["endpoint"].value
+    cfg = config(model={**MODEL, "epochs": 4})
+    cfg["workload"] = {"hostPort": HOST_PORT, "memory": "8Mi", "readyTimeoutSeconds": 30}
     dev.write_config(cfg)
     try:
         with pytest.raises(auto.CommandError, match="did not come up") as err:
             dev.stack.up()
     finally:
         dev.write_config(config())
+    # The provider failed the create (it could not start, or its wait for health ran out); the error hook named
+    # the container and added its last log lines.
     assert "log lines" in str(err.value)
-    assert serving(client).id == running and answer(dev.stack.outputs()).status_code == 200
-    assert state(dev) == before
+    # The old container still serves, on the endpoint the stack's outputs still name.
+    assert client.containers.get(running).status == "running"
+    assert dev.stack.outputs()["endpoint"].value == endpoint and answer(dev.stack.outputs()).status_code == 200
+    # The next up (config restored) replaces the failed container and converges.
+    dev.stack.up()
     assert dev.changes()[0] == {}
+    assert answer(dev.stack.outputs()).status_code == 200
 
 
 def test_model_change_replaces_exactly_image_and_workload(dev, client):
@@ -166,9 +186,9 @@ def test_model_change_replaces_exactly_image_and_workload(dev, client):
     assert sorted(short(urn) for urn in steps) == [
         "docker-build:index:Image::image",
         # Its alert rules name the model id Prometheus expects.
-        "pulumi-python:dynamic/docker:Container::monitoring-prometheus",
-        "pulumi-python:dynamic/docker:Container::server",
-        "pulumi-python:dynamic/docker:Image::server-image",
+        "docker:index/container:Container::monitoring-prometheus",
+        "docker:index/container:Container::server-0",
+        "docker:index/remoteImage:RemoteImage::server-image",
     ], steps
     started = time.monotonic()
     out = dev.stack.up().outputs
@@ -176,8 +196,10 @@ def test_model_change_replaces_exactly_image_and_workload(dev, client):
     assert answer(out).status_code == 200
     assert serving(client).labels["ai.modelship.model_id"] == out["modelId"].value
     made = made_by(client, STACK, REGISTRY_PORT)
-    # The replaced container and its image are gone, not left beside the new ones.
-    assert len(made["containers"]) == 4 and made["images"] == [out["imageRef"].value.split("@")[0]], made
+    # The replaced container is gone, not left beside the new one. (The pulled image's reference goes with its
+    # RemoteImage; the tag the build put on the old image stays in the Engine's store: pulumi-docker removes
+    # only the reference it pulled.)
+    assert len(made["containers"]) == 5 and out["imageRef"].value.split("@")[0] in made["images"], made
     print(f"model change: up to answering in {time.monotonic() - started:.1f}s")
 
 
@@ -211,4 +233,6 @@ def test_promotion_pins_the_running_digest_and_refuses_a_model_below_the_target_
 def test_destroy_leaves_nothing_behind(dev, client):
     assert made_by(client, STACK, REGISTRY_PORT)["containers"], "the stack should be up before this test"
     dev.stack.destroy()
-    assert made_by(client, STACK, REGISTRY_PORT) == {"containers": [], "networks": [], "images": []}
+    left = made_by(client, STACK, REGISTRY_PORT)
+    # Built images keep their build's tags in the Engine's store (see the model change above).
+    assert left["containers"] == [] and left["networks"] == [], left

@@ -15,7 +15,8 @@ from tests.infra.private_engine import PrivateEngine
 
 STACK = "e14-restart"
 HOST_PORT, REGISTRY_PORT, PROMETHEUS_PORT = 28080, 25000, 29090
-BASE_IMAGES = ["modelship/python-base:3.11", "modelship/registry:2", "modelship/prometheus:2", "modelship/alertmanager:0"]
+BASE_IMAGES = ["modelship/python-base:3.11", "modelship/registry:2", "modelship/prometheus:2", "modelship/alertmanager:0",
+               "modelship/haproxy:2.6"]
 
 
 @pytest.fixture(scope="module")

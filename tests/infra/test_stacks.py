@@ -13,7 +13,7 @@ import yaml
 
 from infra.config import StackConfigError
 from infra.gate import GateFailed
-from tests.infra.harness import CONTAINER, DIGEST, IMAGE, NETWORK, ROOT, Run, quick_dev_config, run_program, stack_file
+from tests.infra.harness import CONTAINER, DIGEST, IMAGE, IMAGE_ID, NETWORK, ROOT, Run, quick_dev_config, run_program, stack_file
 from tests.infra.registry import free_port, local_registry, push_labelled
 
 import checks  # policy/checks.py: the pack's checks as plain functions
@@ -84,36 +84,37 @@ def check_policies(run: Run, stack: str) -> list[str]:
 class TestDev:
     def test_registers_the_registry_image_and_container_workload(self, dev_run):
         assert dev_run.types == sorted([
-            "modelship:infra:Registry", CONTAINER,
+            "modelship:infra:Registry", IMAGE, CONTAINER,
             "modelship:infra:ModelImage", BUILT,
             "modelship:infra:ContainerWorkload", NETWORK, IMAGE, CONTAINER,
-            "modelship:infra:Monitoring", CONTAINER, CONTAINER,
-            "pulumi:providers:pulumi-python",
+            "modelship:infra:ReverseProxy", IMAGE, CONTAINER,
+            "modelship:infra:Monitoring", IMAGE, CONTAINER, IMAGE, CONTAINER,
         ])
 
-    def test_docker_resources_run_on_the_stacks_own_provider_host(self, dev_run):
-        # Not the default `pulumi-python` provider, which the engine hands the whole stack config.
-        (host,) = dev_run.of_type("pulumi:providers:pulumi-python")
+    def test_docker_resources_run_on_the_default_docker_provider(self, dev_run):
         for r in dev_run.resources:
             if r.type in (CONTAINER, NETWORK, IMAGE):
-                assert r.provider.startswith(host.urn + "::"), (r.name, r.provider)
+                assert r.provider == "" or "::pulumi:providers:docker::default" in r.provider, (r.name, r.provider)
 
     def test_children_are_parented_to_their_component(self, dev_run):
         parent = {(r.type, r.name): r.parent for r in dev_run.resources}
         assert short(dev_run.one("modelship:infra:ModelImage").parent) == "modelship-dev"
         assert dev_run.one(BUILT).parent.endswith("modelship:infra:ModelImage::image")
-        for child in ((NETWORK, "server-net"), (IMAGE, "server-image"), (CONTAINER, "server")):
+        for child in ((NETWORK, "server-net"), (IMAGE, "server-image"), (CONTAINER, "server-0")):
             assert parent[child].endswith("modelship:infra:ContainerWorkload::server"), child
+        for child in ((IMAGE, "server-proxy-image"), (CONTAINER, "server-proxy")):
+            assert parent[child].endswith("modelship:infra:ContainerWorkload$modelship:infra:ReverseProxy::server-proxy"), child
         registry_container = next(r for r in dev_run.of_type(CONTAINER) if r.name == "registry")
         assert registry_container.parent.endswith("modelship:infra:Registry::registry")
 
     def test_image_waits_for_the_registry_and_the_container_for_image_and_network(self, dev_run):
-        assert [short(d) for d in dev_run.one(BUILT).dependencies] == ["registry"]
-        server = next(r for r in dev_run.of_type(CONTAINER) if r.name == "server")
+        # The registry container (and, through it, its local image).
+        assert sorted(short(d) for d in dev_run.one(BUILT).dependencies) == ["registry", "registry-image"]
+        server = next(r for r in dev_run.of_type(CONTAINER) if r.name == "server-0")
         assert sorted(short(d) for d in server.dependencies) == ["server-image", "server-net"]
-        pulled = dev_run.one(IMAGE)
+        pulled = next(r for r in dev_run.of_type(IMAGE) if r.name == "server-image")
         assert [short(d) for d in pulled.dependencies] == ["image"]
-        assert pulled.inputs["ref"].endswith("@" + DIGEST) and pulled.inputs["keep_locally"] is False
+        assert pulled.inputs["name"].endswith("@" + DIGEST) and pulled.inputs["keepLocally"] is True
 
     def test_image_carries_the_model_id_and_the_gate(self, dev_run):
         image = dev_run.one(BUILT).inputs
@@ -129,19 +130,22 @@ class TestDev:
         assert (context / "model" / "report.json").is_file() and (context / "Dockerfile").is_file()
 
     def test_container_is_locked_down_and_health_checked(self, dev_run):
-        server = next(r for r in dev_run.of_type(CONTAINER) if r.name == "server").inputs
-        assert server["user"] == "10001:10001" and server["read_only"] is True
-        assert server["cap_drop"] == ["ALL"]
-        assert server["security_opt"] == ["no-new-privileges"]
-        assert server["mem_limit"] == 512 * 2**20 and server["nano_cpus"] == 1_000_000_000
-        assert server["healthcheck"]["test"][0] == "CMD" and server["ready_timeout_s"] > 0
-        assert server["ports"] == {"8080/tcp": ["127.0.0.1", 8080]}
-        assert server["restart_policy"] == {"Name": "unless-stopped"}
-        assert server["image"].endswith("@" + DIGEST)
-        assert server["networks"] == [{"name": "server-net", "aliases": ["model"]}]
+        server = next(r for r in dev_run.of_type(CONTAINER) if r.name == "server-0").inputs
+        assert server["user"] == "10001:10001" and server["readOnly"] is True
+        assert server["capabilities"] == {"drops": ["ALL"]}
+        assert server["securityOpts"] == ["no-new-privileges"]
+        assert server["memory"] == server["memorySwap"] == 512 and server["cpus"] == "1.0"
+        # `up` returns once the container is healthy (the provider's own wait).
+        assert server["healthcheck"]["tests"][0] == "CMD" and server["wait"] is True and server["waitTimeout"] > 0
+        # No host port: the proxy owns it, the server is reached over the network.
+        assert "ports" not in server
+        assert server["restart"] == "unless-stopped"
+        assert server["image"] == IMAGE_ID
+        assert server["networksAdvanced"] == [{"name": "server-net", "aliases": ["model"]}]
+        labels = {pair["label"]: pair["value"] for pair in server["labels"]}
         # What this stack made is findable on the Engine by this label.
-        assert server["labels"]["ai.modelship.stack"] == "modelship/dev"
-        assert server["labels"]["ai.modelship.gate.passed"] == "true"
+        assert labels["ai.modelship.stack"] == "modelship/dev"
+        assert labels["ai.modelship.gate.passed"] == "true"
 
     def test_outputs_tell_where_what_and_how(self, dev_run):
         out = dev_run.outputs
@@ -150,8 +154,26 @@ class TestDev:
         assert out["gate"]["passed"] is True and out["gate"]["model_id"] == out["modelId"]
         assert out["curl"].startswith("curl ") and "http://127.0.0.1:8080/v2/models/model/infer" in out["curl"]
 
-    def test_fixed_host_port_says_the_old_container_stops_first(self, dev_run):
-        assert any("host port 8080 is fixed" in w for w in dev_run.warnings)
+    def test_proxy_owns_the_host_port_and_servers_are_replaced_create_before_delete(self, dev_run):
+        containers = {r.name: r for r in dev_run.of_type(CONTAINER)}
+        proxy = containers["server-proxy"]
+        assert proxy.inputs["ports"] == [{"internal": 8080, "external": 8080, "ip": "127.0.0.1"}]
+        assert proxy.inputs["networksAdvanced"] == [{"name": "server-net", "aliases": ["proxy"]}]
+        (upload,) = proxy.inputs["uploads"]
+        assert "server-template model 1-201 model:8080" in upload["content"]
+        assert "option httpchk GET /v2/health/ready" in upload["content"]
+        # Made after the servers (the endpoint answers when `up` returns); never replaced beside itself.
+        assert "server-0" in [short(d) for d in proxy.dependencies]
+        assert not any("is fixed" in w for w in dev_run.warnings)
+
+    def test_replicas_are_slots_made_one_after_the_other(self, dev_config):
+        run = run_program("dev", {**dev_config, "workload": {"replicas": 3}})
+        servers = {r.name: r for r in run.of_type(CONTAINER) if r.name.startswith("server-") and r.name[-1].isdigit()}
+        assert sorted(servers) == ["server-0", "server-1", "server-2"]
+        assert "server-0" in [short(d) for d in servers["server-1"].dependencies]
+        assert "server-1" in [short(d) for d in servers["server-2"].dependencies]
+        proxy = next(r for r in run.of_type(CONTAINER) if r.name == "server-proxy")
+        assert {"server-0", "server-1", "server-2"} <= {short(d) for d in proxy.dependencies}
 
     def test_policies_pass(self, dev_run):
         assert check_policies(dev_run, "dev") == []
@@ -162,10 +184,13 @@ class TestDev:
         assert prometheus.parent.endswith("modelship:infra:Monitoring::monitoring")
         # The network name is the workload network's output: Prometheus waits for it.
         assert "server-net" in [short(d) for d in prometheus.dependencies]
-        assert prometheus.inputs["networks"][0]["name"] == "server-net"
-        uploads = prometheus.inputs["files"]
+        assert prometheus.inputs["networksAdvanced"][0]["name"] == "server-net"
+        uploads = {u["file"]: u["content"] for u in prometheus.inputs["uploads"]}
         config = yaml.safe_load(uploads["/etc/prometheus/prometheus.yml"])
-        assert config["scrape_configs"][0]["static_configs"] == [{"targets": ["model:8080"]}]
+        # Every server container by its alias (one address each), and the proxy's exporter as a job of its own.
+        assert config["scrape_configs"][0]["dns_sd_configs"][0]["names"] == ["model"]
+        proxy_job = config["scrape_configs"][1]
+        assert proxy_job["job_name"] == "modelship-proxy" and proxy_job["static_configs"] == [{"targets": ["proxy:8405"]}]
         assert f'model_id!="{dev_run.outputs["modelId"]}"' in uploads["/etc/prometheus/rules.yml"]
         assert dev_run.outputs["prometheusUrl"] == "http://127.0.0.1:9090"
         assert '"title": "modelship (dev)"' in dev_run.outputs["dashboard"]

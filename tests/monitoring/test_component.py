@@ -12,7 +12,7 @@ import yaml
 from infra.config import StackConfig
 from infra.monitoring import Monitoring, MonitoringArgs, container_targets, monitoring_args, pod_targets
 from monitoring import MonitoringSpec
-from tests.infra.harness import CONTAINER, ROOT, Run, run_function
+from tests.infra.harness import CONTAINER, IMAGE, IMAGE_ID, ROOT, Run, run_function
 
 import checks as policy  # policy/checks.py: the pack's checks as plain functions
 
@@ -56,34 +56,38 @@ class TestDocker:
         record, _ = docker_run
         assert sorted((r.type, r.name) for r in children_of(record, "monitoring")) == [
             (CONTAINER, "monitoring-alertmanager"), (CONTAINER, "monitoring-prometheus"),
+            (IMAGE, "monitoring-alertmanager-image"), (IMAGE, "monitoring-prometheus-image"),
         ]
 
     def test_containers_carry_the_generated_files_on_the_workload_network(self, docker_run):
         record, _ = docker_run
         containers = {r.name: r.inputs for r in record.of_type(CONTAINER)}
         prometheus, alertmanager = containers["monitoring-prometheus"], containers["monitoring-alertmanager"]
-        uploads = prometheus["files"]
+        uploads = {u["file"]: u["content"] for u in prometheus["uploads"]}
         assert set(uploads) == {"/etc/prometheus/prometheus.yml", "/etc/prometheus/rules.yml"}
         config = yaml.safe_load(uploads["/etc/prometheus/prometheus.yml"])
-        assert config["scrape_configs"][0]["static_configs"] == [{"targets": ["model:8080"]}]
+        assert config["scrape_configs"][0]["dns_sd_configs"][0]["names"] == ["model"]
         assert config["alerting"]["alertmanagers"][0]["static_configs"][0]["targets"] == ["alertmanager:9093"]
         assert f'model_id!="{MODEL_ID}"' in uploads["/etc/prometheus/rules.yml"]
-        assert list(alertmanager["files"]) == ["/etc/alertmanager/alertmanager.yml"]
+        assert [u["file"] for u in alertmanager["uploads"]] == ["/etc/alertmanager/alertmanager.yml"]
         for inputs, alias in ((prometheus, "prometheus"), (alertmanager, "alertmanager")):
-            assert inputs["networks"] == [{"name": "server-net", "aliases": [alias]}]
-            assert inputs["cap_drop"] == ["ALL"] and inputs["security_opt"] == ["no-new-privileges"]
-            assert all(ip == "127.0.0.1" for ip, _ in inputs["ports"].values())
+            assert inputs["networksAdvanced"] == [{"name": "server-net", "aliases": [alias]}]
+            assert inputs["capabilities"] == {"drops": ["ALL"]} and inputs["securityOpts"] == ["no-new-privileges"]
+            assert all(port["ip"] == "127.0.0.1" for port in inputs["ports"])
             # `up` waits for the container's own health check: Prometheus answers queries, Alertmanager its API.
-            assert inputs["healthcheck"]["test"][0] == "CMD"
-        assert prometheus["ports"] == {"9090/tcp": ["127.0.0.1", 9090]}
-        assert alertmanager["ports"] == {"9093/tcp": ["127.0.0.1", None]}
+            assert inputs["healthcheck"]["tests"][0] == "CMD" and inputs["wait"] is True
+        assert prometheus["ports"] == [{"internal": 9090, "external": 9090, "ip": "127.0.0.1"}]
+        assert alertmanager["ports"] == [{"internal": 9093, "ip": "127.0.0.1"}]
 
-    def test_local_images_are_used_by_name_and_pass_the_tag_policy(self, docker_run):
+    def test_local_images_are_used_by_id_kept_locally_and_pass_the_tag_policy(self, docker_run):
         record, _ = docker_run
-        containers = record.of_type(CONTAINER)
-        assert sorted(c.inputs["image"] for c in containers) == ["modelship/alertmanager:0", "modelship/prometheus:2"]
-        for c in containers:
-            assert policy.no_latest(c.urn, CONTAINER, c.inputs) == [] and not policy.serving(c.urn)
+        images = record.of_type(IMAGE)
+        assert sorted(i.inputs["name"] for i in images) == ["modelship/alertmanager:0", "modelship/prometheus:2"]
+        assert all(i.inputs["keepLocally"] is True for i in images)
+        for c in record.of_type(CONTAINER):
+            assert c.inputs["image"] == IMAGE_ID
+        for r in [*images, *record.of_type(CONTAINER)]:
+            assert policy.no_latest(r.urn, r.type, r.inputs) == [] and not policy.serving(r.urn)
 
     def test_outputs(self, docker_run):
         _, outputs = docker_run
@@ -175,7 +179,8 @@ def test_args_from_each_stacks_config():
         if cfg.target == "kubernetes":
             assert args.spec.targets.names == [f"modelship-server-pods.{cfg.kubernetes.namespace}.svc.cluster.local"]
         else:
-            assert args.spec.targets.addresses == ["model:8080"]
+            assert (args.spec.targets.names, args.spec.targets.port) == (["model"], 8080)
+            assert args.spec.proxy_targets.addresses == ["proxy:8405"]
 
 
 def test_args_carry_every_monitoring_key_of_the_config():

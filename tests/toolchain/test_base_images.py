@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parents[2]
 CACHE = Path(os.environ.get("MODELSHIP_CACHE", Path.home() / ".cache" / "modelship"))
 FIX = "run `make bootstrap` (toolchain/docker.sh starts the engine, toolchain/images.sh builds the base images)"
 LABEL = "ai.modelship.recipe"
-NAMES = ("PYTHON_BASE", "REGISTRY", "PROMETHEUS", "ALERTMANAGER")
+NAMES = ("PYTHON_BASE", "REGISTRY", "PROMETHEUS", "ALERTMANAGER", "HAPROXY")
 # The imports app/requirements.txt exists for (app/ imports these at start-up).
 APP_IMPORTS = ("numpy", "ai_edge_litert.interpreter", "starlette", "uvicorn", "prometheus_client", "orjson", "pydantic")
 
@@ -189,3 +189,22 @@ def test_alertmanager_answers_ready(images: dict[str, str]) -> None:
         wait_ok(cid, f"{url}/-/ready")
         status = json.loads(wait_ok(cid, f"{url}/api/v2/status"))
         assert "receivers" in status["config"]["original"]
+
+
+def test_haproxy_serves_its_prometheus_exporter_and_answers_503_without_servers(images: dict[str, str]) -> None:
+    # Debian's build carries the exporter as a service (`haproxy -vv`); the image's default config uses it.
+    assert "Built with the Prometheus exporter as a service" in docker("run", "--rm", "--entrypoint", "haproxy",
+                                                                     images["HAPROXY"], "-vv")
+    with container(images["HAPROXY"], port=8405) as (cid, url):
+        assert b"haproxy_process_nbthread" in wait_ok(cid, f"{url}/metrics")
+    with container(images["HAPROXY"], port=8080) as (cid, url):
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                urllib.request.urlopen(url, timeout=5)
+            except urllib.error.HTTPError as err:
+                assert err.code == 503
+                break
+            except OSError:
+                assert time.monotonic() < deadline, "the proxy did not answer within 30 s"
+                time.sleep(0.5)
