@@ -109,6 +109,17 @@ class ImageProps(Props):
     keep_locally: bool = False
 
 
+class PushedImageProps(Props):
+    """A local image (`source`, never pulled) pushed to `repository` (`<registry>/<path>`) under `tag`; the
+    output `ref` pins what was pushed by digest. `username`/`password`: the registry's, when it wants them."""
+
+    source: str
+    repository: str
+    tag: str
+    username: Optional[str] = None
+    password: Optional[str] = None
+
+
 # --- provider side --------------------------------------------------------------------------------
 
 
@@ -395,6 +406,42 @@ class ImageProvider(_Adapter):
             pass
 
 
+class PushedImageProvider(_Adapter):
+    model = PushedImageProps
+
+    def create(self, props: dict[str, Any]) -> dynamic.CreateResult:
+        import docker
+
+        spec = PushedImageProps.model_validate(_inputs(props, PushedImageProps))
+        client = _client()
+        try:
+            client.images.get(spec.source).tag(spec.repository, spec.tag)
+        except docker.errors.ImageNotFound:
+            raise ContainerFailed(f"image {spec.source} is not in the Engine's store: build the base images "
+                                  "(`make bootstrap`, docs/images.md)") from None
+        auth = {"username": spec.username, "password": spec.password} if spec.password else None
+        failed = [line for line in client.images.push(spec.repository, spec.tag, auth_config=auth, stream=True, decode=True)
+                  if "error" in line]
+        if failed:
+            raise ContainerFailed(f"pushing {spec.source} to {spec.repository}:{spec.tag} failed: {failed[-1]['error']}")
+        pushed = client.images.get(f"{spec.repository}:{spec.tag}")
+        (digest,) = {d.split("@", 1)[1] for d in pushed.attrs.get("RepoDigests") or [] if d.split("@", 1)[0] == spec.repository}
+        ref = f"{spec.repository}:{spec.tag}@{digest}"
+        return dynamic.CreateResult(ref, {**_inputs(props, PushedImageProps), "ref": ref})
+
+    def read(self, id_: str, props: dict[str, Any]) -> dynamic.ReadResult:
+        return dynamic.ReadResult(id_, props)
+
+    def delete(self, id_: str, props: dict[str, Any]) -> None:
+        """The registry keeps what was pushed (a digest may still be deployed elsewhere); the local tag goes."""
+        import docker
+
+        try:
+            _client().images.remove(f"{props['repository']}:{props['tag']}")
+        except docker.errors.ImageNotFound:
+            pass
+
+
 # --- program side ---------------------------------------------------------------------------------
 
 
@@ -458,3 +505,10 @@ class Image(dynamic.Resource, module="docker", name="Image"):
 
     def __init__(self, resource_name: str, props: Mapping[str, Any], opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__(ImageProvider(), resource_name, _declared(ImageProps, resource_name, props, ("image_id",)), opts)
+
+
+class PushedImage(dynamic.Resource, module="docker", name="PushedImage"):
+    ref: pulumi.Output[str]
+
+    def __init__(self, resource_name: str, props: Mapping[str, Any], opts: Optional[pulumi.ResourceOptions] = None):
+        super().__init__(PushedImageProvider(), resource_name, _declared(PushedImageProps, resource_name, props, ("ref",)), opts)
