@@ -154,22 +154,24 @@ node_import_images() {
   done
 }
 
-# iptables_delete TABLE REGEX: deletes the rules of TABLE whose `iptables -S` line matches REGEX.
+# iptables_delete TABLE REGEX [IPTABLES]: deletes the rules of TABLE whose `-S` line matches REGEX.
 iptables_delete() {
-  local rule
-  { iptables -w -t "$1" -S 2>/dev/null || true; } | { grep -E -- "$2" || true; } | while read -r rule; do
+  local cmd=${3:-iptables} rule
+  { "$cmd" -w -t "$1" -S 2>/dev/null || true; } | { grep -E -- "$2" || true; } | while read -r rule; do
     # shellcheck disable=SC2086  # the rule is iptables' own words, split as iptables printed them
-    iptables -w -t "$1" ${rule/-A /-D } 2>/dev/null || true
+    "$cmd" -w -t "$1" ${rule/-A /-D } 2>/dev/null || true
   done
 }
 
 # kubelet_chains_remove: the chains every kubelet keeps (KUBE-FIREWALL, KUBE-KUBELET-CANARY), once none runs.
 kubelet_chains_remove() {
-  local table chain
-  for table in filter nat mangle; do
-    iptables_delete "$table" "-A [A-Z]+ .*-j KUBE-(FIREWALL|KUBELET-CANARY)"
-    for chain in KUBE-FIREWALL KUBE-KUBELET-CANARY; do
-      iptables -w -t "$table" -F "$chain" 2>/dev/null && iptables -w -t "$table" -X "$chain" 2>/dev/null || true
+  local cmd table chain
+  for cmd in iptables ip6tables; do
+    for table in filter nat mangle; do
+      iptables_delete "$table" "-A [A-Z]+ .*-j KUBE-(FIREWALL|KUBELET-CANARY)" "$cmd"
+      for chain in KUBE-FIREWALL KUBE-KUBELET-CANARY; do
+        "$cmd" -w -t "$table" -F "$chain" 2>/dev/null && "$cmd" -w -t "$table" -X "$chain" 2>/dev/null || true
+      done
     done
   done
 }

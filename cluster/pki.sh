@@ -4,7 +4,13 @@
 # component (each its own RBAC identity), and the admin kubeconfig at $MODELSHIP_CACHE/cluster/kubeconfig.
 . "$(dirname "$0")/lib.sh"
 command -v openssl >/dev/null || die "openssl is missing: install it (on Debian/Ubuntu: apt-get install openssl)"
-[ -f "$PKI/complete" ] && exit 0
+if [ -f "$PKI/complete" ]; then
+  # A cluster started by an older up.sh lacks the nodes' certificates: its state cannot be extended in place.
+  for n in "${NODES[@]}"; do
+    [ -f "$PKI/$n.kubeconfig" ] || die "$STATE was made by an older cluster/up.sh (no certificate for $n): run cluster/down.sh, then cluster/up.sh"
+  done
+  exit 0
+fi
 rm -rf "$PKI"; mkdir -p "$PKI"; chmod 700 "$PKI"
 cd "$PKI"
 days=3650

@@ -110,7 +110,8 @@ def test_coredns_resolves_a_service_name_from_a_pod(cluster: Cluster, namespace:
     looked_up = cluster.kubectl("exec", "-n", namespace, pod, "--", "nslookup", fqdn).stdout
     assert cluster_ip in looked_up, looked_up
     # The short name through the pod's search path, then the Service, from inside the pod network.
-    body = cluster.kubectl("exec", "-n", namespace, pod, "--", "wget", "-qO-", "-T", "5", "http://web/").stdout.strip()
+    # (busybox's own `timeout`: its wget crashes on -T)
+    body = cluster.kubectl("exec", "-n", namespace, pod, "--", "timeout", "10", "wget", "-qO-", "http://web/").stdout.strip()
     assert body.startswith("web-"), body
     missing = cluster.kubectl("exec", "-n", namespace, pod, "--", "nslookup", f"nothing.{namespace}.svc.cluster.local",
                               check=False)
