@@ -92,6 +92,14 @@ running() {
   [ -n "$pid" ] && [ -r "/proc/$pid/cmdline" ] && tr '\0' ' ' <"/proc/$pid/cmdline" | grep -q -- "$1"
 }
 
+# write_file PATH: stdin to PATH, unless PATH already holds exactly that: running processes watch some of these
+# files (kube-proxy exits when its configuration changes; containerd reloads the CNI directory).
+write_file() {
+  local tmp; tmp=$(mktemp "$1.XXXXXX")
+  cat >"$tmp"
+  if cmp -s "$tmp" "$1"; then rm -f "$tmp"; else chmod 644 "$tmp"; mv "$tmp" "$1"; fi
+}
+
 # stop_process NAME: SIGTERM to the process we started for NAME, SIGKILL if it is still there 10 s later.
 stop_process() {
   running "$1" || return 0

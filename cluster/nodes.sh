@@ -46,13 +46,13 @@ node_prepare() {
   done
 
   # Plain HTTP for the project's local registry (the pods' images are pulled from it by digest).
-  cat >"$dir/certs.d/localhost:5000/hosts.toml" <<EOF
+  write_file "$dir/certs.d/localhost:5000/hosts.toml" <<EOF
 server = "http://localhost:5000"
 [host."http://localhost:5000"]
   capabilities = ["pull", "resolve"]
 EOF
 
-  cat >"$dir/containerd-$n.toml" <<EOF
+  write_file "$dir/containerd-$n.toml" <<EOF
 # containerd of $n, written by cluster/up.sh: private socket, root, state and runc root; CRI on.
 version = 2
 root = "$dir/containerd/root"
@@ -93,7 +93,7 @@ EOF
   # No masquerading: pod-to-pod traffic keeps its addresses across nodes, as in a multi-machine cluster, and
   # pods have nowhere beyond this machine to go. The firewall plugin admits pod traffic past the FORWARD
   # chain's DROP policy that the Docker engine sets.
-  cat >"$dir/cni/10-$n.conflist" <<EOF
+  write_file "$dir/cni/10-$n.conflist" <<EOF
 {
   "cniVersion": "0.4.0",
   "name": "modelship-$n",
@@ -107,7 +107,7 @@ EOF
 }
 EOF
 
-  cat >"$dir/kubelet-$n.yaml" <<EOF
+  write_file "$dir/kubelet-$n.yaml" <<EOF
 apiVersion: kubelet.config.k8s.io/v1beta1
 kind: KubeletConfiguration
 # The node's own bridge address: reachable from this machine only, and a port per node is not needed.

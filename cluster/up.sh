@@ -140,7 +140,7 @@ done
 # One kube-proxy for both nodes: they share this machine's network namespace, and so its iptables; two
 # kube-proxies there would rewrite each other's chains. It runs as node-1 (which only matters for Services
 # with a Local traffic policy). NodePorts answer on 127.0.0.1 only.
-cat >"$STATE/kube-proxy.yaml" <<EOF
+write_file "$STATE/kube-proxy.yaml" <<EOF
 apiVersion: kubeproxy.config.k8s.io/v1alpha1
 kind: KubeProxyConfiguration
 clientConnection: {kubeconfig: $PKI/kube-proxy.kubeconfig}
