@@ -74,7 +74,7 @@ done
 build "$KWOK_BIN" "$CLUSTER_SRC/build/kwok" kwok sigs.k8s.io/kwok/cmd/kwok
 build "$ETCD_BIN" "$CLUSTER_SRC/build/etcd" etcd go.etcd.io/etcd/server/v3
 # Static, for images that hold nothing but the binary.
-CGO_ENABLED=0 build "$COREDNS_BIN" "$CLUSTER_SRC/build/coredns" coredns github.com/coredns/coredns
+CGO_ENABLED=0 build "$COREDNS_BIN" "$CLUSTER_SRC/build/coredns" coredns modelship.local/cluster/coredns
 CGO_ENABLED=0 build "$METRICS_SERVER_BIN" "$CLUSTER_SRC/build/metrics-server" metrics-server \
   sigs.k8s.io/metrics-server/cmd/metrics-server
 CGO_ENABLED=0 build "$PAUSE_BIN" "$CLUSTER_SRC/build/pause" pause modelship.local/cluster/pause

@@ -14,14 +14,15 @@ CLUSTER_HOME=$MODELSHIP_CACHE/cluster
 KUBE_BIN=$CLUSTER_HOME/bin/kubernetes-$KUBERNETES_VERSION
 KWOK_BIN=$CLUSTER_HOME/bin/kwok-$KWOK_VERSION
 ETCD_BIN=$CLUSTER_HOME/bin/etcd-$ETCD_VERSION
-COREDNS_BIN=$CLUSTER_HOME/bin/coredns-$COREDNS_VERSION
+# CoreDNS with the cluster's plugins only (cluster/build/coredns/main.go): "-cluster" names that plugin set.
+COREDNS_BIN=$CLUSTER_HOME/bin/coredns-$COREDNS_VERSION-cluster
 METRICS_SERVER_BIN=$CLUSTER_HOME/bin/metrics-server-$METRICS_SERVER_VERSION
 PAUSE_BIN=$CLUSTER_HOME/bin/pause-$PAUSE_VERSION
 # Images the nodes run, saved by build.sh (docker save) and imported into each node's containerd by up.sh:
 # they never come from a registry, so a node starts whether or not one answers.
 IMAGES=$CLUSTER_HOME/images
 PAUSE_IMAGE=modelship.local/pause:$PAUSE_VERSION
-COREDNS_IMAGE=modelship.local/coredns:$COREDNS_VERSION
+COREDNS_IMAGE=modelship.local/coredns:$COREDNS_VERSION-cluster
 METRICS_SERVER_IMAGE=modelship.local/metrics-server:$METRICS_SERVER_VERSION
 NODE_IMAGES=("$PAUSE_IMAGE" "$COREDNS_IMAGE" "$METRICS_SERVER_IMAGE")
 # image_archive TAG: where build.sh saves the image TAG.

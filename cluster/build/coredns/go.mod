@@ -1,4 +1,4 @@
-// Pins CoreDNS's module graph (its go.sum) so that the cluster DNS builds the same way every time.
+// Pins CoreDNS's module graph (its go.sum) so that the cluster DNS (main.go) builds the same way every time.
 module modelship.local/cluster/coredns
 
 go 1.26.0
