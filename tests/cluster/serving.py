@@ -115,7 +115,8 @@ class LoadLoop:
     endpoint: str
     token: Optional[str]
     rate: Optional[float] = 250.0
-    threads: int = 12
+    # Enough that a slow answer (one pod left mid-drain) does not hold the rate down.
+    threads: int = 24
     max_seconds: float = 300.0
     answers: Counter = field(default_factory=Counter)
     failures: list[str] = field(default_factory=list)

@@ -37,7 +37,7 @@ STACK = "k8s-serving"
 NAMESPACE = "modelship-k8s-serving"
 APP = "modelship-server"
 REPLICAS = 2  # the HPA's minReplicas
-MAX_REPLICAS = 4
+MAX_REPLICAS = 3
 TOKEN = "k8s-test-token"
 ROLLOUT_TIMEOUT_S = 45  # only the never-ready rollout carries it
 MIN_RATE = 200  # requests/s the load must reach from the host
@@ -70,17 +70,20 @@ def images(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Serve
 
 def stack_config(cluster: Cluster, image: ServerImage) -> dict[str, Any]:
     """Pulumi.staging.yaml's shape, pointed at the local cluster, with a promoted digest; a NodePort the API server
-    picks, small requests, and a short scale-down window so that the HPA test ends in minutes."""
+    picks, and a short scale-down window so that the HPA test ends in minutes. 800m per server pod: one pod alone
+    (mid-drain) still serves the test's rate, the rollout's peak (3 pods and monitoring) fits the two nodes'
+    allocatable (the capacity check says so at preview), and the paced load keeps the HPA below its target
+    while flat-out load takes it above."""
     return {
         "target": "kubernetes",
         "model": {"train": False},
         "image": {"build": False},
         "gate": {"thresholds": {"accuracy": 0.5, "f1_macro": 0.5}, "onFail": "fail"},
         "registry": {"kind": "external", "server": image.ref.split("/", 1)[0], "username": "modelship"},
-        "workload": {"replicas": REPLICAS, "port": 8080, "cpu": "500m", "memory": "256Mi"},
+        "workload": {"replicas": REPLICAS, "port": 8080, "cpu": "800m", "memory": "256Mi"},
         "kubernetes": {
             "namespace": NAMESPACE, "kubeconfig": str(cluster.kubeconfig), "service": {"type": "NodePort"},
-            "hpa": {"minReplicas": REPLICAS, "maxReplicas": MAX_REPLICAS, "targetCpuPercent": 50, "scaleDownSeconds": 15},
+            "hpa": {"minReplicas": REPLICAS, "maxReplicas": MAX_REPLICAS, "targetCpuPercent": 60, "scaleDownSeconds": 15},
         },
         "promotion": {"image": image.ref, "modelId": image.model_id, "metrics": image.metrics, "requireDigest": True},
     }
@@ -261,7 +264,7 @@ def test_draining_a_node_under_load_loses_no_request(cluster: Cluster) -> None:
         with LoadLoop(FACTS["endpoint"], TOKEN) as load:
             begun = time.monotonic()
             cluster.kubectl("drain", node, "--ignore-daemonsets", "--delete-emptydir-data", "--timeout=180s", timeout=200)
-            eventually(lambda: len(ready_nodes(cluster)) == REPLICAS, f"{REPLICAS} ready replicas after the drain", timeout=120)
+            eventually(lambda: len(ready_nodes(cluster)) >= REPLICAS, f"{REPLICAS} ready replicas after the drain", timeout=120)
             drain_s = time.monotonic() - begun
             time.sleep(2)
     finally:
