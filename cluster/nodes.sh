@@ -8,15 +8,14 @@
 # L2 segment with host-gateway routes would. One kube-proxy serves both nodes (see up.sh).
 # shellcheck shell=bash
 
-# The cgroup v1 hierarchies the kubelet and runc use: a node's cgroup parent must exist in each of them.
+# The cgroup hierarchies the kubelet and runc use: a node's cgroup parent must exist in each of them.
 CGROUP_V1=/sys/fs/cgroup
 
 node_cgroup_dirs() {
   local n=$1 h
+  # `unified` (the v2 hierarchy of a hybrid host) too: runc mirrors each container's cgroup there.
   for h in "$CGROUP_V1"/*/; do
-    h=${h%/}
-    [ "$(basename "$h")" = unified ] && continue
-    echo "$h/$(node_cgroup "$n")"
+    echo "${h%/}/$(node_cgroup "$n")"
   done
 }
 
