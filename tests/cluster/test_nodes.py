@@ -85,8 +85,21 @@ def test_a_pod_on_each_node_runs_a_local_image_and_answers(cluster: Cluster, nam
               f"{(datetime.fromisoformat(ready_at.replace('Z', '+00:00')) - started).total_seconds():.0f}s")
         # Its own answer, on its pod IP, from the host.
         assert get_text(f"http://{pod['status']['podIP']}:8080/") == pod["metadata"]["name"]
-    # The logs come from the kubelet, through the API server.
-    cluster.kubectl("logs", "-n", namespace, running[0]["metadata"]["name"])
+    # The logs come from the kubelet, through the API server; so does a port-forward.
+    name = running[0]["metadata"]["name"]
+    cluster.kubectl("logs", "-n", namespace, name)
+    forward = subprocess.Popen(
+        [str(cluster.kubectl_bin), "--kubeconfig", str(cluster.kubeconfig), "port-forward", "-n", namespace,
+         f"pod/{name}", ":8080"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert forward.stdout is not None
+        line = forward.stdout.readline()  # "Forwarding from 127.0.0.1:<port> -> 8080"
+        port = re.search(r"127\.0\.0\.1:(\d+)", line)
+        assert port, f"kubectl port-forward said {line!r}"
+        assert get_text(f"http://127.0.0.1:{port.group(1)}/") == name
+    finally:
+        forward.terminate()
+        forward.wait(10)
 
 
 def test_a_service_answers_on_its_cluster_ip_and_on_a_loopback_node_port(
