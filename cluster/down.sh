@@ -13,7 +13,12 @@ stop_process kube-proxy
 for ((i = ${#NODES[@]} - 1; i >= 0; i--)); do
   node_stop "${NODES[i]}"
 done
-[ ! -d "$STATE/nodes" ] || kubelet_chains_remove
+if [ -d "$STATE/nodes" ]; then
+  kubelet_chains_remove
+  # kube-proxy turned this on for NodePorts on 127.0.0.1, guarded by the KUBE-FIREWALL rule just removed: without
+  # either, packets from other interfaces could reach loopback services.
+  sysctl -qw net.ipv4.conf.all.route_localnet=0 || log "could not reset net.ipv4.conf.all.route_localnet to 0"
+fi
 for name in kwok kube-scheduler kube-controller-manager kube-apiserver etcd; do
   stop_process "$name"
 done
