@@ -118,7 +118,8 @@ def test_rbac_denies_a_service_account_until_it_is_granted(cluster: Cluster, nam
 
 
 def host_leftovers() -> list[str]:
-    """What the nodes make on the host and down.sh must remove: bridges, cgroups, mounts, iptables chains."""
+    """What the nodes make on the host and down.sh must remove: bridges, cgroups, mounts, iptables chains, and
+    kube-proxy's route_localnet."""
     found = []
     links = subprocess.run(["ip", "-o", "link", "show"], capture_output=True, text=True, check=True).stdout
     found += [f"bridge {b}" for b in re.findall(r"\d+: (mship-br\d+)[:@]", links)]
@@ -128,6 +129,8 @@ def host_leftovers() -> list[str]:
     for table in ("filter", "nat"):
         rules = subprocess.run(["iptables", "-w", "-t", table, "-S"], capture_output=True, text=True).stdout
         found += [f"iptables {table}: {r}" for r in rules.splitlines() if "KUBE-" in r or "10.244." in r]
+    if Path("/proc/sys/net/ipv4/conf/all/route_localnet").read_text().strip() != "0":
+        found.append("net.ipv4.conf.all.route_localnet is still 1")
     return found
 
 
