@@ -132,6 +132,12 @@ class LoadLoop:
     def served(self) -> int:
         return sum(self.answers.values())
 
+    def steady_rate(self, seconds: float = 5.0) -> float:
+        """Waits `seconds` and returns the rate the loop kept meanwhile: the load going into a fault."""
+        before, begun = self.served + len(self.failures), time.monotonic()
+        time.sleep(seconds)
+        return (self.served + len(self.failures) - before) / (time.monotonic() - begun)
+
     @property
     def per_second(self) -> float:
         return (self.served + len(self.failures)) / self.seconds if self.seconds else 0.0

@@ -262,6 +262,7 @@ def test_draining_a_node_under_load_loses_no_request(cluster: Cluster) -> None:
     node = sorted(before.values())[0]
     try:
         with LoadLoop(FACTS["endpoint"], TOKEN) as load:
+            rate_in = load.steady_rate()
             begun = time.monotonic()
             cluster.kubectl("drain", node, "--ignore-daemonsets", "--delete-emptydir-data", "--timeout=180s", timeout=200)
             eventually(lambda: len(ready_nodes(cluster)) >= REPLICAS, f"{REPLICAS} ready replicas after the drain", timeout=120)
@@ -269,10 +270,14 @@ def test_draining_a_node_under_load_loses_no_request(cluster: Cluster) -> None:
             time.sleep(2)
     finally:
         cluster.kubectl("uncordon", node)
-    MEASURED["drain"] = f"{drain_s:.1f} s until {REPLICAS} replicas were ready again; load: {load.summary()}"
+    MEASURED["drain"] = (f"{drain_s:.1f} s until {REPLICAS} replicas were ready again; load: {rate_in:.0f} req/s going in, "
+                         f"{load.summary()}")
     after = ready_nodes(cluster)
     assert node not in after.values(), f"a replica still runs on the drained node {node}: {after}"
-    assert_no_failure(load, f"the drain of {node}")
+    # Mid-drain one pod serves alone until its peer is ready on the other node: answers slow down (the rate over
+    # the whole loop shows by how much), none may fail.
+    assert rate_in >= MIN_RATE, f"the load going into the drain was {rate_in:.0f} req/s, below {MIN_RATE}"
+    assert not load.failures, f"the drain of {node}: {load.summary()}"
 
 
 def container_id(pod: dict[str, Any]) -> str:
@@ -293,7 +298,7 @@ def test_a_killed_server_container_is_restarted_and_losses_are_counted(cluster: 
     name, node = pod["metadata"]["name"], pod["spec"]["nodeName"]
     restarts = pod["status"]["containerStatuses"][0]["restartCount"]
     with LoadLoop(FACTS["endpoint"], TOKEN) as load:
-        time.sleep(2)
+        rate_in = load.steady_rate()
         begun = time.monotonic()
         kill_container(cluster, node, container_id(pod))
 
@@ -304,8 +309,9 @@ def test_a_killed_server_container_is_restarted_and_losses_are_counted(cluster: 
         eventually(restarted, f"the kubelet restarts {name}'s server and it turns ready again", timeout=120)
         back_s = time.monotonic() - begun
         time.sleep(2)
-    MEASURED["SIGKILL of a server container"] = f"ready again after {back_s:.1f} s; load: {load.summary()}"
-    assert load.per_second >= MIN_RATE, load.summary()
+    MEASURED["SIGKILL of a server container"] = (f"ready again after {back_s:.1f} s; load: {rate_in:.0f} req/s going in, "
+                                                 f"{load.summary()}")
+    assert rate_in >= MIN_RATE, f"the load going into the kill was {rate_in:.0f} req/s, below {MIN_RATE}"
     # Requests in flight on the killed process, and those routed to it before its endpoint left every node's
     # rules, fail; the other replica serves the rest. Counted, and bounded to that window.
     assert len(load.failures) <= 0.02 * (load.served + len(load.failures)), load.summary()
