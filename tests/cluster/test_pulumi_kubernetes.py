@@ -38,6 +38,9 @@ NAMESPACE = "modelship-k8s-serving"
 APP = "modelship-server"
 REPLICAS = 2  # the HPA's minReplicas
 MAX_REPLICAS = 3
+# The paced load keeps the pods well below it; the HPA test lowers it so that the load from this machine (which
+# shares its two cores with the nodes) takes them above.
+HPA_TARGET, HPA_TEST_TARGET = 60, 10
 TOKEN = "k8s-test-token"
 ROLLOUT_TIMEOUT_S = 45  # only the never-ready rollout carries it
 MIN_RATE = 200  # requests/s the load must reach from the host
@@ -68,7 +71,7 @@ def images(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Serve
         yield {"old": server_image(registry, 3, store, build), "new": server_image(registry, 4, store, build)}
 
 
-def stack_config(cluster: Cluster, image: ServerImage) -> dict[str, Any]:
+def stack_config(cluster: Cluster, image: ServerImage, hpa_target: int = HPA_TARGET) -> dict[str, Any]:
     """Pulumi.staging.yaml's shape, pointed at the local cluster, with a promoted digest; a NodePort the API server
     picks, and a short scale-down window so that the HPA test ends in minutes. 800m per server pod: one pod alone
     (mid-drain) still serves the test's rate, the rollout's peak (3 pods and monitoring) fits the two nodes'
@@ -83,7 +86,7 @@ def stack_config(cluster: Cluster, image: ServerImage) -> dict[str, Any]:
         "workload": {"replicas": REPLICAS, "port": 8080, "cpu": "800m", "memory": "256Mi"},
         "kubernetes": {
             "namespace": NAMESPACE, "kubeconfig": str(cluster.kubeconfig), "service": {"type": "NodePort"},
-            "hpa": {"minReplicas": REPLICAS, "maxReplicas": MAX_REPLICAS, "targetCpuPercent": 60, "scaleDownSeconds": 15},
+            "hpa": {"minReplicas": REPLICAS, "maxReplicas": MAX_REPLICAS, "targetCpuPercent": hpa_target, "scaleDownSeconds": 15},
         },
         "promotion": {"image": image.ref, "modelId": image.model_id, "metrics": image.metrics, "requireDigest": True},
     }
@@ -112,8 +115,9 @@ def staging(cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Itera
     print("\nmeasured on the local cluster's nodes:\n" + "\n".join(f"  {k}: {v}" for k, v in MEASURED.items()))
 
 
-def deploy(es: EngineStack, cluster: Cluster, image: ServerImage, never_ready: bool = False) -> auto.UpResult:
-    es.write_config(stack_config(cluster, image))
+def deploy(es: EngineStack, cluster: Cluster, image: ServerImage, never_ready: bool = False,
+           hpa_target: int = HPA_TARGET) -> auto.UpResult:
+    es.write_config(stack_config(cluster, image, hpa_target))
     # An authenticated registry and endpoint, as staging's: secrets only ever stored encrypted.
     es.stack.set_config("modelship:registry.password", auto.ConfigValue("local-test", secret=True), path=True)
     es.stack.set_config("modelship:workload.authToken", auto.ConfigValue(TOKEN, secret=True), path=True)
@@ -317,11 +321,22 @@ def test_a_killed_server_container_is_restarted_and_losses_are_counted(cluster: 
     assert len(load.failures) <= 0.02 * (load.served + len(load.failures)), load.summary()
 
 
-def test_the_hpa_scales_out_under_load_and_back(cluster: Cluster) -> None:
+def current_and_other(staging: EngineStack, images: dict[str, ServerImage]) -> tuple[ServerImage, ServerImage]:
+    """The image the stack serves now, and the other one."""
+    serving = outputs(staging)["imageRef"]
+    (current,) = [i for i in images.values() if i.ref == serving]
+    (other,) = [i for i in images.values() if i.ref != serving]
+    return current, other
+
+
+def test_the_hpa_scales_out_under_load_and_back(staging: EngineStack, cluster: Cluster, images: dict[str, ServerImage]) -> None:
     def replicas() -> int:
         return cluster.get("deployment", APP, "-n", NAMESPACE)["status"].get("readyReplicas", 0)
 
-    with LoadLoop(FACTS["endpoint"], TOKEN, rate=None, threads=16, max_seconds=240) as load:
+    current, _ = current_and_other(staging, images)
+    deploy(staging, cluster, current, hpa_target=HPA_TEST_TARGET)
+    endpoint = outputs(staging)["endpoint"]
+    with LoadLoop(endpoint, TOKEN, rate=None, threads=16, max_seconds=240) as load:
         begun = time.monotonic()
         eventually(lambda: replicas() >= REPLICAS + 1, "the HPA adds a replica under load", timeout=200)
         up_s = time.monotonic() - begun
@@ -330,6 +345,7 @@ def test_the_hpa_scales_out_under_load_and_back(cluster: Cluster) -> None:
     eventually(lambda: cluster.get("deployment", APP, "-n", NAMESPACE)["spec"]["replicas"] == REPLICAS and replicas() == REPLICAS,
                f"the HPA goes back to {REPLICAS} replicas once the load stops", timeout=200)
     down_s = time.monotonic() - begun
+    deploy(staging, cluster, current)
     MEASURED["HPA"] = (f"to {hpa['status'].get('desiredReplicas')} replicas in {up_s:.1f} s under load "
                        f"(CPU {hpa['status'].get('currentMetrics')}); back to {REPLICAS} in {down_s:.1f} s; load: {load.summary()}")
     assert not load.failures, load.summary()
@@ -354,17 +370,20 @@ def test_endpoint_down_fires_with_no_ready_pod_and_clears(staging: EngineStack, 
 def test_an_image_that_never_turns_ready_fails_the_up_and_the_old_pods_keep_serving(
     staging: EngineStack, cluster: Cluster, images: dict[str, ServerImage]
 ) -> None:
-    with LoadLoop(FACTS["endpoint"], TOKEN) as load, pytest.raises(auto.CommandError) as failed:
-        deploy(staging, cluster, images["old"], never_ready=True)
+    current, other = current_and_other(staging, images)
+    endpoint = outputs(staging)["endpoint"]
+    serving = answer_key(infer(endpoint, TOKEN))
+    with LoadLoop(endpoint, TOKEN) as load, pytest.raises(auto.CommandError) as failed:
+        deploy(staging, cluster, other, never_ready=True)
     # The provider's own await verdict, not some other failure of the update.
     assert f"'{APP}' timed out waiting to be Ready" in str(failed.value)
     MEASURED["never-ready rollout"] = f"load: {load.summary()}"
     assert_no_failure(load, "the never-ready rollout")
-    assert set(load.answers) == {FACTS["new"]}, "the failed rollout's pods answered"
+    assert set(load.answers) == {serving}, "the failed rollout's pods answered"
     # The new ReplicaSet's surge pod runs the real image and fails its readiness probe; the previous one serves.
     pods = cluster.pods_by_image(NAMESPACE, APP)
-    assert pods[images["new"].ref] == [True] * REPLICAS
-    assert pods[images["old"].ref] == [False]
+    assert pods[current.ref] == [True] * REPLICAS
+    assert pods[other.ref] == [False]
 
 
 def test_destroy_removes_everything(staging: EngineStack, cluster: Cluster) -> None:
