@@ -1,7 +1,7 @@
 """modelship: a gated model, its image, the registry it lives in, the workload serving it, and its monitoring."""
 import pulumi
 
-from infra import config, gate, outputs
+from infra import capacity, config, gate, outputs
 from infra.container import ContainerWorkload, ContainerWorkloadArgs
 from infra.image import ModelImage, ModelImageArgs
 from infra.kubernetes import KubernetesWorkload, KubernetesWorkloadArgs
@@ -18,6 +18,11 @@ if cfg.image.build:
 else:
     promotion = gate.resolve_reference(cfg.promotion)
     model = gate.promoted_model(promotion, cfg.gate, stack, cfg.registry)
+
+# 2b. On Kubernetes, the rollout's peak must fit the namespace's quota and the nodes, or pods would wait Pending
+# mid-rollout. Read from the cluster at preview (which `pulumi up` runs first), before any resource is declared.
+if cfg.target == "kubernetes" and pulumi.runtime.is_dry_run():
+    capacity.check(cfg, stack)
 
 # 3. The image: built here from the gated model (dev), or the digest promoted from the stack before.
 registry = Registry("registry", RegistryArgs(registry=cfg.registry))
@@ -44,7 +49,8 @@ if cfg.monitoring.enabled:
     if cfg.target == "docker":
         attach = dict(network_name=workload.network_name)
     else:
-        attach = dict(namespace=workload.namespace, workload_selector=workload.selector, provider=workload.provider)
+        attach = dict(namespace=workload.namespace, workload_selector=workload.selector, provider=workload.provider,
+                      registry=registry, pull_secrets=workload.pull_secrets)
     monitoring = Monitoring("monitoring", monitoring_args(cfg, stack, model.model_id, task=model.task, **attach))
 
 # 6. What the stack tells its users.

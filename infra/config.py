@@ -95,6 +95,8 @@ class HpaConfig(Section):
     min_replicas: int = Field(2, ge=1)
     max_replicas: int = Field(5, ge=1)
     target_cpu_percent: int = Field(70, ge=1, le=100)
+    # How long the HPA waits on lower recommendations before scaling down (unset: Kubernetes' 300 s).
+    scale_down_seconds: Optional[int] = Field(None, ge=0, le=3600)
 
 
 class PdbConfig(Section):
@@ -108,9 +110,20 @@ class IngressConfig(Section):
     class_name: Optional[str] = None
 
 
+class ServiceConfig(Section):
+    """ClusterIP: reachable inside the cluster only. NodePort: also on every node's `host:nodePort` (the local
+    cluster's kube-proxy binds NodePorts to 127.0.0.1 only, docs/cluster.md), which is what the endpoint names."""
+
+    type: Literal["ClusterIP", "NodePort"] = "ClusterIP"
+    # Unset: the API server picks a free one from its NodePort range.
+    node_port: Optional[int] = Field(None, ge=30000, le=32767)
+    host: str = "127.0.0.1"
+
+
 class KubernetesConfig(Section):
     namespace: str = Field("modelship", pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", max_length=63)
     kubeconfig: Optional[str] = None
+    service: ServiceConfig = ServiceConfig()
     hpa: HpaConfig = HpaConfig()
     pdb: PdbConfig = PdbConfig()
     ingress: IngressConfig = IngressConfig()
@@ -231,6 +244,9 @@ def _cross_checks(cfg: StackConfig, secret_sections: frozenset[str]) -> list[tup
         problems.append(("kubernetes.hpa.maxReplicas", f"must be >= minReplicas ({hpa.min_replicas})"))
     if cfg.monitoring.operator and cfg.target != "kubernetes":
         problems.append(("monitoring.operator", "the Prometheus Operator is a kubernetes-target option"))
+    service = cfg.kubernetes.service
+    if service.node_port is not None and service.type != "NodePort":
+        problems.append(("kubernetes.service.nodePort", "set only with kubernetes.service.type NodePort"))
     if cfg.kubernetes.ingress.enabled and not cfg.kubernetes.ingress.host:
         problems.append(("kubernetes.ingress.host", "required when the ingress is enabled"))
     return problems

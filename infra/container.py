@@ -22,18 +22,27 @@ READY_PATH = "/v2/health/ready"
 NON_ROOT_USER = "10001:10001"
 # What every serving container answers to on its network: the reverse proxy and Prometheus find each one by it.
 MODEL_ALIAS = "model"
-_BINARY = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "k": 10**3, "M": 10**6, "G": 10**9, "T": 10**12}
+_SUFFIXES = {"n": 1e-9, "u": 1e-6, "m": 1e-3, "": 1, "k": 1e3, "M": 1e6, "G": 1e9, "T": 1e12, "P": 1e15, "E": 1e18,
+             "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "Ei": 2**60}
 
 
-def memory_bytes(quantity: str) -> int:
+def quantity(text: str) -> float:
+    """A Kubernetes quantity ("512Mi", "500m", "1k", "1e3") as a number."""
+    found = re.fullmatch(r"([+-]?[0-9.]+)(?:[eE]([+-]?[0-9]+)|([a-zA-Z]*))", text.strip())
+    if not found or (found.group(3) or "") not in _SUFFIXES:
+        raise ValueError(f"not a Kubernetes quantity: {text!r}")
+    number, exponent, suffix = found.groups()
+    return float(number) * (10 ** int(exponent) if exponent else _SUFFIXES[suffix or ""])
+
+
+def memory_bytes(text: str) -> int:
     """A Kubernetes memory quantity ("512Mi") in bytes."""
-    number, unit = re.fullmatch(r"([0-9.]+)([A-Za-z]*)", quantity).groups()
-    return int(float(number) * _BINARY.get(unit, 1))
+    return int(quantity(text))
 
 
-def cpus(quantity: str) -> float:
+def cpus(text: str) -> float:
     """A Kubernetes CPU quantity ("500m", "2") in CPUs."""
-    return float(quantity[:-1]) / 1000 if quantity.endswith("m") else float(quantity)
+    return quantity(text)
 
 
 @dataclass(frozen=True)

@@ -68,6 +68,41 @@ def build_context(tag: str, entry_dir: Path, app_dir: Path, build_root: Path) ->
     return context
 
 
+def _engine_build(registry: Registry) -> dict:
+    """docker_build.Image settings shared by every image this program pushes.
+
+    The docker-buildx CLI with the Engine's built-in BuildKit (the `default` builder, docker driver): FROM
+    resolves the locally built base images, nothing is pulled, and the result lands in the Engine's store (the
+    docker driver loads implicitly) and is pushed from there (docs/toolchain.md).
+    """
+    credentials = (
+        [docker_build.RegistryArgs(address=registry.server, username=registry.username, password=registry.password)]
+        if registry.password is not None
+        else None
+    )
+    return dict(exec_=True, builder=docker_build.BuilderConfigArgs(name="default"), registries=credentials,
+                build_on_preview=False)
+
+
+def pushed_image(name: str, source: str, registry: Registry, build_root: Path = ROOT / ".modelship" / "build",
+                 opts: Optional[pulumi.ResourceOptions] = None) -> pulumi.Output[str]:
+    """The local image `source` (`repository:tag`, built by toolchain/images.sh, never pulled) in `registry`
+    under the same path and tag: its `<registry>/<repository>:<tag>@sha256:...`, what a cluster's nodes pull."""
+    context = build_root / "from-local"  # the build reads no file: FROM is its only instruction
+    context.mkdir(parents=True, exist_ok=True)
+    image = docker_build.Image(
+        name,
+        context=docker_build.BuildContextArgs(location=str(context)),
+        dockerfile=docker_build.DockerfileArgs(inline=f"FROM {source}\n"),
+        tags=[pulumi.Output.concat(registry.server, "/", source)],
+        network=docker_build.NetworkMode.NONE,
+        push=True,
+        **_engine_build(registry),
+        opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=[registry])),
+    )
+    return image.ref
+
+
 @dataclass(frozen=True)
 class ModelImageArgs:
     model_id: str
@@ -92,11 +127,6 @@ class ModelImage(pulumi.ComponentResource):
         context = build_context(self.tag, args.entry_dir, args.app_dir, args.build_root)
         registry = args.registry
         repository = pulumi.Output.concat(registry.server, "/", args.image.name)
-        credentials = (
-            [docker_build.RegistryArgs(address=registry.server, username=registry.username, password=registry.password)]
-            if registry.password is not None
-            else None
-        )
         labels = {
             "org.opencontainers.image.title": args.image.name,
             "org.opencontainers.image.version": self.tag,
@@ -113,14 +143,8 @@ class ModelImage(pulumi.ComponentResource):
             labels=labels,
             # The wheels are in the context: the build has no business on the network.
             network=docker_build.NetworkMode.NONE,
-            # The docker-buildx CLI with the Engine's built-in BuildKit (the `default` builder, docker driver):
-            # FROM resolves the locally built base images, nothing is pulled, and the result lands in the
-            # Engine's store (the docker driver loads implicitly) and is pushed from there (docs/toolchain.md).
-            exec_=True,
-            builder=docker_build.BuilderConfigArgs(name="default"),
             push=args.image.push,
-            registries=credentials,
-            build_on_preview=False,
+            **_engine_build(registry),
             opts=pulumi.ResourceOptions(parent=self, depends_on=[registry]),
         )
         self.ref = self.image.ref

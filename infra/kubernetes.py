@@ -13,6 +13,10 @@ from infra.image import image_version
 from infra.registry import Registry
 
 APP = "modelship-server"
+# How long a terminating server pod keeps serving before it is sent SIGTERM (see `_container`).
+PRE_STOP_SECONDS = 5
+# A rollout's extra pod: replicas + MAX_SURGE pods run at its peak (infra/capacity.py checks they fit).
+MAX_SURGE = 1
 
 
 @dataclass(frozen=True)
@@ -29,13 +33,15 @@ def _http(path: str) -> k8s.core.v1.HTTPGetActionArgs:
 
 
 class KubernetesWorkload(pulumi.ComponentResource):
-    """`endpoint` is the in-cluster URL of the Service (or the Ingress URL when one is enabled);
-    `namespace`, `selector` (the server pods' labels) and `provider` are what monitoring attaches to."""
+    """`endpoint` is the Service's URL: in-cluster, or `http://<service.host>:<nodePort>` for a NodePort (or the
+    Ingress URL when one is enabled); `namespace`, `selector` (the server pods' labels), `provider` and
+    `pull_secrets` (for the stack's registry) are what monitoring attaches to."""
 
     endpoint: pulumi.Output[str]
     namespace: pulumi.Output[str]
     selector: dict[str, str]
     provider: Optional[k8s.Provider]
+    pull_secrets: Optional[list[k8s.core.v1.LocalObjectReferenceArgs]]
 
     def __init__(self, name: str, args: KubernetesWorkloadArgs, opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("modelship:infra:KubernetesWorkload", name, None, opts)
@@ -60,13 +66,16 @@ class KubernetesWorkload(pulumi.ComponentResource):
         self._meta = k8s.meta.v1.ObjectMetaArgs(name=APP, namespace=self.namespace, labels=self._labels)
 
         env, secrets = self._auth_env(args.workload)
-        self.deployment = self._deployment(args, self._container(args, env), self._pull_secrets(args.registry), secrets)
+        self.pull_secrets = self._pull_secrets(args.registry)
+        self.deployment = self._deployment(args, self._container(args, env), self.pull_secrets, secrets)
+        service = kube.service
         self.service = k8s.core.v1.Service(
             f"{name}-service",
             metadata=self._meta,
             spec=k8s.core.v1.ServiceSpecArgs(
+                type=service.type,
                 selector=self.selector,
-                ports=[k8s.core.v1.ServicePortArgs(name="http", port=80, target_port="http")],
+                ports=[k8s.core.v1.ServicePortArgs(name="http", port=80, target_port="http", node_port=service.node_port)],
             ),
             opts=self._child,
         )
@@ -81,7 +90,11 @@ class KubernetesWorkload(pulumi.ComponentResource):
                 ),
                 opts=self._child,
             )
-        self.endpoint = pulumi.Output.concat("http://", self.service.metadata.name, ".", self.namespace, ".svc.cluster.local")
+        if service.type == "NodePort":
+            # The port the API server allocated (or the one asked for), read back from the Service.
+            self.endpoint = self.service.spec.apply(lambda spec: f"http://{service.host}:{spec.ports[0].node_port}")
+        else:
+            self.endpoint = pulumi.Output.concat("http://", self.service.metadata.name, ".", self.namespace, ".svc.cluster.local")
         if kube.ingress.enabled:
             self._ingress(kube)
             self.endpoint = pulumi.Output.from_input(f"http://{kube.ingress.host}")
@@ -151,6 +164,10 @@ class KubernetesWorkload(pulumi.ComponentResource):
                 capabilities=k8s.core.v1.CapabilitiesArgs(drop=["ALL"]),
             ),
             volume_mounts=[k8s.core.v1.VolumeMountArgs(name="tmp", mount_path="/tmp")],
+            # A terminating pod leaves the Service's endpoints at once, but every node's kube-proxy takes a moment
+            # to drop it: it keeps serving meanwhile, so a rollout, drain or scale-down loses no request.
+            lifecycle=k8s.core.v1.LifecycleArgs(pre_stop=k8s.core.v1.LifecycleHandlerArgs(
+                sleep=k8s.core.v1.SleepActionArgs(seconds=PRE_STOP_SECONDS))),
         )
 
     def _deployment(self, args: KubernetesWorkloadArgs, container: k8s.core.v1.ContainerArgs,
@@ -167,13 +184,14 @@ class KubernetesWorkload(pulumi.ComponentResource):
                 selector=k8s.meta.v1.LabelSelectorArgs(match_labels=self.selector),
                 strategy=k8s.apps.v1.DeploymentStrategyArgs(
                     type="RollingUpdate",
-                    rolling_update=k8s.apps.v1.RollingUpdateDeploymentArgs(max_unavailable=0, max_surge=1),
+                    rolling_update=k8s.apps.v1.RollingUpdateDeploymentArgs(max_unavailable=0, max_surge=MAX_SURGE),
                 ),
                 template=k8s.core.v1.PodTemplateSpecArgs(
                     metadata=k8s.meta.v1.ObjectMetaArgs(labels=pod_labels, annotations=args.annotations),
                     spec=k8s.core.v1.PodSpecArgs(
                         containers=[container],
                         image_pull_secrets=pull_secrets,
+                        topology_spread_constraints=[self._spread()],
                         security_context=k8s.core.v1.PodSecurityContextArgs(
                             run_as_non_root=True, run_as_user=uid, fs_group=gid,
                             seccomp_profile=k8s.core.v1.SeccompProfileArgs(type="RuntimeDefault"),
@@ -186,6 +204,19 @@ class KubernetesWorkload(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions.merge(self._child, pulumi.ResourceOptions(depends_on=depends)),
         )
 
+    def _spread(self) -> k8s.core.v1.TopologySpreadConstraintArgs:
+        """Replicas on different nodes, so that losing or draining one node leaves the others serving. Each
+        ReplicaSet spreads on its own (pod-template-hash), and a cordoned or NotReady node, whose taint the pods
+        do not tolerate, is no domain to balance against: a drain can move its pod to the remaining node."""
+        return k8s.core.v1.TopologySpreadConstraintArgs(
+            max_skew=1,
+            topology_key="kubernetes.io/hostname",
+            when_unsatisfiable="DoNotSchedule",
+            label_selector=k8s.meta.v1.LabelSelectorArgs(match_labels=self.selector),
+            match_label_keys=["pod-template-hash"],
+            node_taints_policy="Honor",
+        )
+
     def _autoscaler(self, kube: KubernetesConfig) -> None:
         k8s.autoscaling.v2.HorizontalPodAutoscaler(
             f"{self._name}-hpa",
@@ -196,6 +227,9 @@ class KubernetesWorkload(pulumi.ComponentResource):
                 ),
                 min_replicas=kube.hpa.min_replicas,
                 max_replicas=kube.hpa.max_replicas,
+                behavior=None if kube.hpa.scale_down_seconds is None else k8s.autoscaling.v2.HorizontalPodAutoscalerBehaviorArgs(
+                    scale_down=k8s.autoscaling.v2.HPAScalingRulesArgs(stabilization_window_seconds=kube.hpa.scale_down_seconds),
+                ),
                 metrics=[
                     k8s.autoscaling.v2.MetricSpecArgs(
                         type="Resource",

@@ -21,8 +21,10 @@ import pulumi_kubernetes as k8s
 from infra import docker_engine
 from infra.config import StackConfig
 from infra.container import MODEL_ALIAS, memory_bytes
+from infra.image import pushed_image
 from infra.kubernetes import APP
 from infra.proxy import METRICS_PORT as PROXY_METRICS_PORT, PROXY_ALIAS
+from infra.registry import Registry
 from model.report import Task
 from monitoring import Drift, DnsTargets, MonitoringSpec, Slo, StaticTargets, Traffic, render
 from monitoring.bundle import ALERTMANAGER_FILE, PROMETHEUS_FILE
@@ -35,6 +37,8 @@ ALERTMANAGER_PORT = 9093
 # The headless Service naming every ready server pod (one DNS A record each).
 PODS_SERVICE = f"{APP}-pods"
 NOBODY = 65534  # the monitoring images run as nobody
+# What each of the Prometheus and Alertmanager pods asks for (infra/capacity.py counts them).
+POD_CPU_REQUEST, POD_CPU_LIMIT, POD_MEMORY = "100m", "1", "512Mi"
 
 
 def container_targets(port: int) -> DnsTargets:
@@ -67,16 +71,25 @@ class MonitoringArgs:
     workload_selector: dict[str, str] = field(default_factory=dict)
     workload_port: int = 8080
     provider: Optional[k8s.Provider] = None
+    # kubernetes: the registry the nodes pull from; the local monitoring images are pushed there and run by
+    # digest, with the workload's pull secrets.
+    registry: Optional[Registry] = None
+    pull_secrets: Optional[list[k8s.core.v1.LocalObjectReferenceArgs]] = None
+    # kubernetes: where the nodes' NodePorts answer when the workload is a NodePort Service (the Prometheus and
+    # Alertmanager Services are then NodePorts too, reachable where the endpoint is); None: in-cluster only.
+    node_port_host: Optional[str] = None
     # kubernetes: the cluster has the Prometheus Operator's CRDs; its Prometheus selects our objects by these labels.
     operator: bool = False
     operator_labels: dict[str, str] = field(default_factory=dict)
-    memory: str = "512Mi"
+    memory: str = POD_MEMORY
 
     def __post_init__(self) -> None:
         if self.target == "docker" and self.network_name is None:
             raise ValueError("MonitoringArgs: the docker target needs network_name (the workload's network)")
         if self.target == "kubernetes" and (self.namespace is None or not self.workload_selector):
             raise ValueError("MonitoringArgs: the kubernetes target needs namespace and workload_selector")
+        if self.target == "kubernetes" and not self.operator and self.registry is None:
+            raise ValueError("MonitoringArgs: the kubernetes target's own Prometheus needs the registry its nodes pull from")
 
 
 def monitoring_args(
@@ -89,10 +102,13 @@ def monitoring_args(
     namespace: Optional[pulumi.Input[str]] = None,
     workload_selector: Optional[dict[str, str]] = None,
     provider: Optional[k8s.Provider] = None,
+    registry: Optional[Registry] = None,
+    pull_secrets: Optional[list[k8s.core.v1.LocalObjectReferenceArgs]] = None,
 ) -> MonitoringArgs:
     """The stack config's monitoring section as `MonitoringArgs`, for a model of `task` (report.json `task`:
     which prediction series its server exposes, so which drift rules and panels apply)."""
-    mon, port = cfg.monitoring, cfg.workload.port
+    mon, port, service = cfg.monitoring, cfg.workload.port, cfg.kubernetes.service
+    node_port_host = service.host if cfg.target == "kubernetes" and service.type == "NodePort" else None
     if cfg.target == "docker":
         targets = container_targets(port)
         proxy: Optional[StaticTargets] = proxy_targets()
@@ -129,6 +145,9 @@ def monitoring_args(
         workload_selector=workload_selector or {},
         workload_port=port,
         provider=provider,
+        registry=registry,
+        pull_secrets=pull_secrets,
+        node_port_host=node_port_host,
         operator=mon.operator,
         operator_labels=dict(mon.operator_labels),
     )
@@ -242,6 +261,8 @@ class Monitoring(pulumi.ComponentResource):
             [f"--config.file=/etc/alertmanager/{ALERTMANAGER_FILE}", "--storage.path=/alertmanager"], "/alertmanager",
         )
         self._dashboard_config_map(name, args)
+        if args.node_port_host is not None:
+            return prometheus.spec.apply(lambda spec: f"http://{args.node_port_host}:{spec.ports[0].node_port}")
         return pulumi.Output.concat("http://", prometheus.metadata.name, ".", args.namespace, f".svc:{PROMETHEUS_PORT}")
 
     def _kubernetes_server(
@@ -250,6 +271,8 @@ class Monitoring(pulumi.ComponentResource):
     ) -> k8s.core.v1.Service:
         child = self._child(args)
         labels = self._labels(app)
+        # The local image in the registry the nodes pull from (nothing is pulled from elsewhere).
+        pushed = pushed_image(f"{name}-image", image, args.registry, opts=pulumi.ResourceOptions(parent=self))
         config = k8s.core.v1.ConfigMap(
             f"{name}-config", metadata=k8s.meta.v1.ObjectMetaArgs(name=f"{app}-config", namespace=args.namespace, labels=labels),
             data=files, opts=child,
@@ -269,19 +292,20 @@ class Monitoring(pulumi.ComponentResource):
                     metadata=k8s.meta.v1.ObjectMetaArgs(labels=labels),
                     spec=k8s.core.v1.PodSpecArgs(
                         automount_service_account_token=False,
+                        image_pull_secrets=args.pull_secrets,
                         security_context=k8s.core.v1.PodSecurityContextArgs(
                             run_as_non_root=True, run_as_user=NOBODY, run_as_group=NOBODY, fs_group=NOBODY,
                             seccomp_profile=k8s.core.v1.SeccompProfileArgs(type="RuntimeDefault"),
                         ),
                         containers=[k8s.core.v1.ContainerArgs(
                             name=app,
-                            image=image,
+                            image=pushed,
                             args=container_args,
                             ports=[k8s.core.v1.ContainerPortArgs(name="http", container_port=port)],
                             readiness_probe=probe("/-/ready"),
                             liveness_probe=probe("/-/healthy"),
                             resources=k8s.core.v1.ResourceRequirementsArgs(
-                                requests={"cpu": "100m", "memory": args.memory}, limits={"cpu": "1", "memory": args.memory}
+                                requests={"cpu": POD_CPU_REQUEST, "memory": args.memory}, limits={"cpu": POD_CPU_LIMIT, "memory": args.memory}
                             ),
                             security_context=k8s.core.v1.SecurityContextArgs(
                                 read_only_root_filesystem=True, allow_privilege_escalation=False,
@@ -305,6 +329,7 @@ class Monitoring(pulumi.ComponentResource):
             f"{name}-service",
             metadata=k8s.meta.v1.ObjectMetaArgs(name=app, namespace=args.namespace, labels=labels),
             spec=k8s.core.v1.ServiceSpecArgs(
+                type="NodePort" if args.node_port_host is not None else "ClusterIP",
                 selector=labels, ports=[k8s.core.v1.ServicePortArgs(name="http", port=port, target_port="http")]
             ),
             opts=child,

@@ -181,7 +181,9 @@ def alert_rules(spec: MonitoringSpec) -> list[AlertRule]:
     alerts = [
         AlertRule(
             alert="ModelEndpointDown",
-            expr=f'{s("up")} == 0',
+            # absent(): a DNS target list (Kubernetes' headless Service) is empty when no pod is ready, which
+            # leaves no `up` series at all rather than a failing one.
+            expr=f'{s("up")} == 0 or absent({s("up")})',
             for_=t.down_pending,
             severity="critical",
             summary=f"Model endpoint {{{{ $labels.instance }}}} is down ({env})",

@@ -29,7 +29,7 @@ fi
 step "base images" "$here/images.sh"
 step "policy pack virtualenv" "$here/../policy/setup.sh"
 if ((kubernetes)); then
-  step "kubernetes control plane binaries" "$here/../cluster/build.sh"
+  step "cluster binaries and node images" "$here/../cluster/build.sh"
 else
   echo "(the Kubernetes provider and the cluster's binaries are built when needed: make cluster, a kubernetes stack, make test)" >&2
 fi

@@ -105,3 +105,69 @@ def cluster_home() -> Path:
 def cluster_running() -> bool:
     """Whether cluster/up.sh's API server is up (a developer's `make cluster`, or an earlier test's)."""
     return (cluster_home() / "state" / "run" / "kube-apiserver.pid").exists()
+
+
+# The real nodes cluster/up.sh starts (cluster/lib.sh NODES).
+NODES = ("node-1", "node-2")
+
+
+def web_deployment(name: str, image: str, replicas: int, ready_path: str = "/") -> str:
+    """Pods spread over the nodes (at most one more on either), each answering its pod name on :8080."""
+    return f"""
+apiVersion: apps/v1
+kind: Deployment
+metadata: {{name: {name}}}
+spec:
+  replicas: {replicas}
+  selector: {{matchLabels: {{app: {name}}}}}
+  strategy: {{type: RollingUpdate, rollingUpdate: {{maxUnavailable: 0, maxSurge: 1}}}}
+  template:
+    metadata: {{labels: {{app: {name}}}}}
+    spec:
+      terminationGracePeriodSeconds: 2
+      topologySpreadConstraints:
+      - {{maxSkew: 1, topologyKey: kubernetes.io/hostname, whenUnsatisfiable: DoNotSchedule,
+          labelSelector: {{matchLabels: {{app: {name}}}}}}}
+      containers:
+      - name: web
+        image: {image}
+        ports: [{{containerPort: 8080}}]
+        resources: {{requests: {{cpu: 10m, memory: 16Mi}}}}
+        readinessProbe:
+          httpGet: {{path: "{ready_path}", port: 8080}}
+          periodSeconds: 1
+"""
+
+
+
+# busybox (Debian's static build) is the whole image: a shell, httpd, nslookup and wget for the tests' pods.
+BUSYBOX = Path("/bin/busybox")
+WEB_DOCKERFILE = """FROM scratch
+COPY busybox /bin/busybox
+RUN ["/bin/busybox", "--install", "-s", "/bin"]
+RUN mkdir -p /www /tmp
+ENTRYPOINT ["/bin/sh", "-c", "hostname > /www/index.html && exec httpd -f -p 8080 -h /www"]
+"""
+
+
+def web_image(server: str, workdir: Path) -> str:
+    """Builds the web image, pushes it to the registry `server` and returns it pinned by digest."""
+    if not BUSYBOX.exists():
+        pytest.fail(f"{BUSYBOX} is missing: install Debian's busybox-static (cluster/build.sh does)", pytrace=False)
+    (workdir / "busybox").write_bytes(BUSYBOX.read_bytes())
+    (workdir / "busybox").chmod(0o755)
+    (workdir / "Dockerfile").write_text(WEB_DOCKERFILE)
+    tag = f"{server}/modelship-test/web:test"
+
+    def docker(*args: str) -> str:
+        done = subprocess.run(["docker", *args], capture_output=True, text=True, timeout=300)
+        if done.returncode != 0:
+            pytest.fail(f"docker {' '.join(args[:3])} failed ({done.returncode}):\n{done.stderr[-2000:]}", pytrace=False)
+        return done.stdout.strip()
+
+    docker("build", "-q", "--network", "none", "-t", tag, str(workdir))
+    docker("push", "-q", tag)
+    digests = json.loads(docker("image", "inspect", "-f", "{{json .RepoDigests}}", tag))
+    docker("rmi", tag)
+    (digest,) = [d.split("@", 1)[1] for d in digests if d.startswith(f"{server}/modelship-test/web@")]
+    return f"{tag}@{digest}"

@@ -1,8 +1,9 @@
-"""The project's own Pulumi program, run unchanged, plus one test-only switch for the local KWOK cluster.
+"""The project's own Pulumi program, run unchanged, plus one test-only switch: a server that never turns ready.
 
-With the stack config `modelship-test:neverReady: true`, the model server Deployment's pods carry KWOK's never-ready
-marker (cluster/kwok-stages.yaml: they start but never pass readiness, as a broken image would) and the
-provider gives up awaiting the rollout after `modelship-test:rolloutTimeoutSeconds`.
+With the stack config `modelship-test:neverReady: true`, the model server Deployment's container looks for its
+model where there is none (MODEL_DIR, docs/contracts.md): the image is real, the server starts and fails its
+own readiness probe, as a broken build would, and the provider gives up awaiting the rollout after
+`modelship-test:rolloutTimeoutSeconds`.
 """
 import runpy
 from pathlib import Path
@@ -11,7 +12,7 @@ import pulumi
 
 from infra.kubernetes import APP
 
-NEVER_READY = {"modelship.ai/kwok-readiness": "never"}
+MISSING_MODEL_DIR = "/model-that-does-not-exist"
 settings = pulumi.Config("modelship-test")
 
 
@@ -28,9 +29,11 @@ def never_ready(args: pulumi.ResourceTransformArgs) -> pulumi.ResourceTransformR
     }
     spec = dict(props["spec"])
     template = dict(spec["template"])
-    pod_metadata = dict(template.get("metadata") or {})
-    pod_metadata["annotations"] = {**(pod_metadata.get("annotations") or {}), **NEVER_READY}
-    template["metadata"] = pod_metadata
+    pod_spec = dict(template["spec"])
+    (container,) = pod_spec["containers"]
+    env = [e for e in container["env"] if e["name"] != "MODEL_DIR"] + [{"name": "MODEL_DIR", "value": MISSING_MODEL_DIR}]
+    pod_spec["containers"] = [{**container, "env": env}]
+    template["spec"] = pod_spec
     spec["template"] = template
     props.update(metadata=metadata, spec=spec)
     return pulumi.ResourceTransformResult(props, args.opts)

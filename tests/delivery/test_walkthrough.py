@@ -31,6 +31,10 @@ SERVER = "modelship-server"
 # A line may build what the machine lacks first (the cluster binaries: about half an hour, cold).
 LINE_TIMEOUT_S = 3600
 DIGEST = re.compile(r"^image:\s+(\S+@sha256:[0-9a-f]{64})$", re.M)
+MODEL_INFO = re.compile(r'^modelship_model_info\{.*model_id="([0-9a-f]{64})"', re.M)
+DEV_ENDPOINT = "http://127.0.0.1:8080"
+# Pulumi.staging.yaml's NodePort, which the local cluster's nodes serve on loopback.
+STAGING_ENDPOINT = "http://127.0.0.1:30080"
 
 
 class Walk:
@@ -94,12 +98,17 @@ class Walk:
         return Cluster(Path(self.env["KUBECONFIG"]))
 
 
-def served_model_id() -> str:
-    with urllib.request.urlopen("http://127.0.0.1:8080/metrics", timeout=10) as response:
+def served_model_id(endpoint: str = DEV_ENDPOINT) -> str:
+    with urllib.request.urlopen(f"{endpoint}/metrics", timeout=10) as response:
         metrics = response.read().decode()
-    found = re.search(r'^modelship_model_info\{.*model_id="([0-9a-f]{64})"', metrics, re.M)
-    assert found, "the dev server's /metrics has no modelship_model_info"
+    found = MODEL_INFO.search(metrics)
+    assert found, f"{endpoint}/metrics has no modelship_model_info"
     return found.group(1)
+
+
+def printed_model_ids(output: str) -> list[str]:
+    """The model ids of the `modelship_model_info` lines a step printed, in order."""
+    return MODEL_INFO.findall(output)
 
 
 def image_of(output: str) -> str:
@@ -174,6 +183,9 @@ def test_3_promote_to_staging(walk: Walk) -> None:
     assert "promote dev to staging" in walk.helper("git", "log", "-1", "--format=%s")
     images = walk.cluster().pods_by_image(STAGING_NAMESPACE, SERVER)
     assert set(images) == {first} and all(images[first]), f"staging runs {images}, not Ready pods of {first}"
+    # The staging endpoint answers from this machine, with the promoted model.
+    assert printed_model_ids(output) == [walk.facts["first_model"]], "staging's /metrics did not name the promoted model"
+    assert served_model_id(STAGING_ENDPOINT) == walk.facts["first_model"]
     walk.passed()
 
 
@@ -211,6 +223,10 @@ def test_6_promote_the_new_model_then_roll_back(walk: Walk) -> None:
     promoted, rolled_back = output.split("$ git revert", 1)
     assert image_of(promoted) == second, "the promotion did not deploy step 4's image"
     assert image_of(rolled_back) == first, "the rollback did not deploy step 1's image"
+    # What the staging endpoint answered with after each up: the promoted model, then the previous one again.
+    assert printed_model_ids(promoted) == [walk.facts["second_model"]], "staging did not serve the promoted model"
+    assert printed_model_ids(rolled_back) == [walk.facts["first_model"]], "staging did not serve the rolled-back model"
+    assert served_model_id(STAGING_ENDPOINT) == walk.facts["first_model"]
     assert walk.stack_file("staging")["modelship:promotion"]["image"] == first
     images = walk.cluster().pods_by_image(STAGING_NAMESPACE, SERVER)
     assert set(images) == {first} and all(images[first]), f"after the rollback staging runs {images}"
