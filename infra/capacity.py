@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Optional
 
-from infra.config import ConfigError, StackConfig
+from infra.config import StackConfig, StackConfigError
 from infra.container import cpus, memory_bytes
 from infra.kube_api import KubeApi, KubeApiError
 from infra.kubernetes import MAX_SURGE
@@ -22,7 +22,7 @@ from infra.monitoring import POD_CPU_LIMIT, POD_CPU_REQUEST, POD_MEMORY
 _REPELLING = {"NoSchedule", "NoExecute"}
 
 
-class CapacityError(ConfigError):
+class CapacityError(StackConfigError):
     """The rollout cannot fit: printed by the engine as it is, without a traceback."""
 
 

@@ -214,7 +214,12 @@ class TestPromotedStacks:
     def test_registers_the_kubernetes_workload_and_builds_nothing(self, stack, promoted):
         run = run_program(stack, promoted_config(stack, promoted), secret=("registry",))
         kinds = {r.type for r in run.resources}
-        assert BUILT not in kinds and not any(t.startswith("docker:") for t in kinds)
+        assert not any(t.startswith("docker:") for t in kinds)
+        # No model image is built: the only images are the local monitoring images copied to the registry.
+        copied = run.of_type(BUILT)
+        assert sorted(r.name for r in copied) == ["monitoring-alertmanager-image", "monitoring-prometheus-image"]
+        assert all(r.parent.endswith("modelship:infra:Monitoring::monitoring") for r in copied)
+        assert all(r.inputs["dockerfile"]["inline"].startswith("FROM modelship/") for r in copied)
         for kind in ("core/v1:Namespace", "apps/v1:Deployment", "core/v1:Service",
                      "autoscaling/v2:HorizontalPodAutoscaler", "policy/v1:PodDisruptionBudget"):
             assert f"kubernetes:{kind}" in kinds

@@ -9,9 +9,10 @@ import pulumi
 import pytest
 import yaml
 
-from infra.config import StackConfig
+from infra.config import RegistryConfig, StackConfig
 from infra.monitoring import Monitoring, MonitoringArgs, container_targets, monitoring_args, pod_targets
 from monitoring import MonitoringSpec
+from infra.registry import Registry, RegistryArgs
 from tests.infra.harness import CONTAINER, IMAGE, IMAGE_ID, ROOT, Run, run_function
 
 import checks as policy  # policy/checks.py: the pack's checks as plain functions
@@ -22,6 +23,7 @@ DEPLOYMENT = "kubernetes:apps/v1:Deployment"
 CONFIG_MAP = "kubernetes:core/v1:ConfigMap"
 SERVICE = "kubernetes:core/v1:Service"
 SELECTOR = {"app.kubernetes.io/name": "modelship-server", "app.kubernetes.io/instance": "server"}
+BUILT = "docker-build:index:Image"
 
 
 def run(declare: Callable[[], Monitoring]) -> tuple[Run, dict]:
@@ -95,9 +97,16 @@ class TestDocker:
         assert json.loads(outputs["dashboard"])["title"] == "modelship (test)"
 
 
+def external_registry() -> Registry:
+    """The registry a cluster's nodes pull from: an external one (no container to declare)."""
+    return Registry("registry", RegistryArgs(registry=RegistryConfig(
+        kind="external", server="registry.test:5000", username="u", password="p")))
+
+
 def kubernetes_args(**extra) -> MonitoringArgs:
     return MonitoringArgs(
-        target="kubernetes", spec=spec(pod_targets("modelship", 8080)), namespace="modelship", workload_selector=SELECTOR, **extra
+        target="kubernetes", spec=spec(pod_targets("modelship", 8080)), namespace="modelship", workload_selector=SELECTOR,
+        registry=external_registry(), **extra
     )
 
 
@@ -110,8 +119,12 @@ class TestKubernetes:
     def test_deployments_config_maps_and_services_under_the_component(self, kubernetes_run):
         record, _ = kubernetes_run
         assert sorted(r.type for r in children_of(record, "monitoring")) == sorted(
-            [DEPLOYMENT] * 2 + [CONFIG_MAP] * 3 + [SERVICE] * 3
+            [DEPLOYMENT] * 2 + [CONFIG_MAP] * 3 + [SERVICE] * 3 + [BUILT] * 2
         )
+        # The local Prometheus and Alertmanager images, copied to the registry and run by digest from there.
+        copied = {r.inputs["dockerfile"]["inline"]: r.inputs["tags"] for r in record.of_type(BUILT)}
+        assert copied == {"FROM modelship/prometheus:2\n": ["registry.test:5000/modelship/prometheus:2"],
+                          "FROM modelship/alertmanager:0\n": ["registry.test:5000/modelship/alertmanager:0"]}
 
     def test_each_server_pod_is_a_target_through_a_headless_service(self, kubernetes_run):
         record, _ = kubernetes_run
@@ -169,18 +182,22 @@ class TestOperator:
 
 
 def test_args_from_each_stacks_config():
-    for stack in ("dev", "staging", "prod"):
-        raw = yaml.safe_load((ROOT / f"Pulumi.{stack}.yaml").read_text())["config"]
-        cfg = StackConfig.model_validate({k.split(":", 1)[1]: v for k, v in raw.items()})
-        args = monitoring_args(cfg, stack, MODEL_ID, task="multiclass", network_name="net", namespace=cfg.kubernetes.namespace,
-                               workload_selector=SELECTOR)
-        assert args.target == cfg.target and args.spec.slo.availability == cfg.monitoring.slo.availability
-        assert args.spec.traffic.expected is (stack == "prod")
-        if cfg.target == "kubernetes":
-            assert args.spec.targets.names == [f"modelship-server-pods.{cfg.kubernetes.namespace}.svc.cluster.local"]
-        else:
-            assert (args.spec.targets.names, args.spec.targets.port) == (["model"], 8080)
-            assert args.spec.proxy_targets.addresses == ["proxy:8405"]
+    def program() -> None:
+        registry = external_registry()
+        for stack in ("dev", "staging", "prod"):
+            raw = yaml.safe_load((ROOT / f"Pulumi.{stack}.yaml").read_text())["config"]
+            cfg = StackConfig.model_validate({k.split(":", 1)[1]: v for k, v in raw.items()})
+            args = monitoring_args(cfg, stack, MODEL_ID, task="multiclass", network_name="net",
+                                   namespace=cfg.kubernetes.namespace, workload_selector=SELECTOR, registry=registry)
+            assert args.target == cfg.target and args.spec.slo.availability == cfg.monitoring.slo.availability
+            assert args.spec.traffic.expected is (stack == "prod")
+            if cfg.target == "kubernetes":
+                assert args.spec.targets.names == [f"modelship-server-pods.{cfg.kubernetes.namespace}.svc.cluster.local"]
+            else:
+                assert (args.spec.targets.names, args.spec.targets.port) == (["model"], 8080)
+                assert args.spec.proxy_targets.addresses == ["proxy:8405"]
+
+    run_function(program)
 
 
 def test_args_carry_every_monitoring_key_of_the_config():
