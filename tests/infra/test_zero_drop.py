@@ -114,16 +114,18 @@ def test_up_serves_through_the_proxy_with_the_token(zd, client):
 
 def test_the_proxy_metrics_reach_prometheus(zd):
     prometheus = zd.stack.outputs()["prometheusUrl"].value
+
+    def value(query: str) -> float:
+        result = httpx.get(f"{prometheus}/api/v1/query", params={"query": query}, timeout=10).json()["data"]["result"]
+        return float(result[0]["value"][1]) if result else 0.0
+
+    # The proxy's exporter says both servers are up; each replica is a scrape target of its own (DNS discovery).
+    proxy = 'haproxy_backend_active_servers{job="modelship-proxy",proxy="servers"}'
+    replicas = 'count(up{job="modelship"} == 1)'
     deadline = time.monotonic() + 60
-    while True:
-        result = httpx.get(f"{prometheus}/api/v1/query", params={"query": 'haproxy_backend_active_servers{job="modelship-proxy",proxy="servers"}'},
-                           timeout=10).json()["data"]["result"]
-        if result and float(result[0]["value"][1]) == 2:
-            break
-        assert time.monotonic() < deadline, f"Prometheus has no proxy series with 2 servers up: {result}"
+    while (value(proxy), value(replicas)) != (2, 2):
+        assert time.monotonic() < deadline, f"after 60 s: {proxy} = {value(proxy)}, {replicas} = {value(replicas)}"
         time.sleep(2)
-    servers_up = httpx.get(f"{prometheus}/api/v1/query", params={"query": 'count(up{job="modelship"} == 1)'}, timeout=10).json()
-    assert servers_up["data"]["result"][0]["value"][1] == "2"
 
 
 def test_model_update_under_load_drops_nothing(zd, client):
