@@ -1,6 +1,6 @@
 """The Docker target's reverse proxy: what it costs per request, and what it buys on a model update.
 
-Through the real engine on a scratch stack (`proxy-bench`, ports 48080/45000): up once, then
+Through the real engine on a scratch stack (`proxy-bench`, ports 24080/24000): up once, then
 1. latency: wrk (1 thread, batch-1 V2 requests) at concurrency 1 and 8 through the proxy's host port and
    directly to the server container's address on the stack's network, interleaved, side by side (p50, p99, ratio);
 2. failed requests across a model update: 4 threads with keep-alive connections at `--rate` req/s (bounded)
@@ -32,7 +32,7 @@ from tests.infra.engine import LINKED, remove_registry_images  # noqa: E402
 from tests.infra.load import BODY, PATH, Load, answer_of  # noqa: E402
 
 STACK = "proxy-bench"
-HOST_PORT, REGISTRY_PORT = 48080, 45000
+HOST_PORT, REGISTRY_PORT = 24080, 24000
 STORE = str(HERE / ".modelship" / "store")
 OLD, NEW = {"epochs": 2, "search": []}, {"epochs": 3, "search": []}
 

@@ -20,7 +20,7 @@ from pulumi import automation as auto
 from tests.infra.engine import ROOT, EngineStack, engine_stack, missing_toolchain
 
 STACK = "examples"
-HOST_PORT, REGISTRY_PORT, PROMETHEUS_PORT = 38080, 35000, 39090
+HOST_PORT, REGISTRY_PORT, PROMETHEUS_PORT = 23080, 23000, 23090
 EXAMPLES = ROOT / "examples"
 # A threshold each example's model cannot meet on its test split: the gate must stop it at preview.
 UNREACHABLE = {

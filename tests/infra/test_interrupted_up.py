@@ -9,7 +9,7 @@ the new model, the state's container ids are what Docker runs under the stack's 
 no lock and no pending operation is left. The cases run in order on the one stack (each starts from the
 state the one before left, as a user's next change would).
 
-Own stack name, ports and image name (`recover-*`, 58080, 55000, 59090, 59093), its own backend; everything
+Own stack name, ports and image name (`recover-*`, 22080, 22000, 22090, 22093), its own backend; everything
 it makes is removed at the end.
 """
 from __future__ import annotations
@@ -34,7 +34,7 @@ from tests.infra.harness import quick_dev_config
 STACK = "recover-interrupted"
 OWNER = f"modelship/{STACK}"
 IMAGE_NAME = f"{STACK}/server"
-HOST_PORT, REGISTRY_PORT, PROMETHEUS_PORT, ALERTMANAGER_PORT = 58080, 55000, 59090, 59093
+HOST_PORT, REGISTRY_PORT, PROMETHEUS_PORT, ALERTMANAGER_PORT = 22080, 22000, 22090, 22093
 BASE_EPOCHS = 2
 UP_TIMEOUT_S = 1500
 KILL_WAIT_S = 900

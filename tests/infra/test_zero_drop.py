@@ -7,7 +7,7 @@ proxy, and a constant load on 127.0.0.1 (8 threads, 400 req/s offered, keep-aliv
 - the proxy's exporter reaches the stack's Prometheus; the bearer token is enforced through the proxy;
 - `refresh` after a server container is removed by hand shows the drift, `up` repairs it.
 
-One stack (`proxy-zd`, ports 48080/45000/49090/49093), shared by the tests in file order; its containers,
+One stack (`proxy-zd`, ports 21080/21000/21090/21093), shared by the tests in file order; its containers,
 networks and the images its builds tagged are removed at the end.
 """
 from __future__ import annotations
@@ -23,7 +23,7 @@ from tests.infra.engine import ROOT, EngineStack, engine_stack, missing_toolchai
 from tests.infra.load import BODY, PATH, Load, answer_of
 
 STACK = "proxy-zd"
-HOST_PORT, REGISTRY_PORT, PROMETHEUS_PORT, ALERTMANAGER_PORT = 48080, 45000, 49090, 49093
+HOST_PORT, REGISTRY_PORT, PROMETHEUS_PORT, ALERTMANAGER_PORT = 21080, 21000, 21090, 21093
 TOKEN = "zero-drop-token"
 # Quick models, kept in the repository's store across runs (content-addressed: a rerun trains nothing).
 STORE = str(ROOT / ".modelship" / "store")
