@@ -341,7 +341,6 @@ def test_a_second_make_up_refuses_while_one_runs_and_touches_nothing(dev):
         # none (the CLI locks its preview and its update apiece): then it finds nothing to do. Either way it
         # releases and removes nothing.
         assert not any(f"recovery: {done}" in second.output for done in ("released", "removed", "stopped")), second.output[-3000:]
-        assert all(lock.exists() for lock in held)
     finally:
         output, _ = first.communicate(timeout=UP_TIMEOUT_S)
     assert first.returncode == 0, output[-4000:]
