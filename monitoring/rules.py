@@ -16,7 +16,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from monitoring.spec import MonitoringSpec
+from monitoring.spec import DnsTargets, MonitoringSpec
 
 GROUP = "modelship"
 
@@ -178,12 +178,15 @@ def alert_rules(spec: MonitoringSpec) -> list[AlertRule]:
     other_model = f'model_id!="{model_id}"'
     predicted = "predicted classes" if spec.classifies else "predictions over their training quantile bins"
     shares = "class shares" if spec.classifies else "prediction bin shares"
+    down = f'{s("up")} == 0'
+    if isinstance(spec.targets, DnsTargets):
+        # A DNS target list (Kubernetes' headless Service, Docker's alias) is empty when no server is ready, which
+        # leaves no `up` series at all rather than a failing one. Static targets always have theirs.
+        down += f' or absent({s("up")})'
     alerts = [
         AlertRule(
             alert="ModelEndpointDown",
-            # absent(): a DNS target list (Kubernetes' headless Service) is empty when no pod is ready, which
-            # leaves no `up` series at all rather than a failing one.
-            expr=f'{s("up")} == 0 or absent({s("up")})',
+            expr=down,
             for_=t.down_pending,
             severity="critical",
             summary=f"Model endpoint {{{{ $labels.instance }}}} is down ({env})",
