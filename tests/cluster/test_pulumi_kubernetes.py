@@ -334,6 +334,25 @@ def current_and_other(staging: EngineStack, images: dict[str, ServerImage]) -> t
     return current, other
 
 
+def test_an_image_that_never_turns_ready_fails_the_up_and_the_old_pods_keep_serving(
+    staging: EngineStack, cluster: Cluster, images: dict[str, ServerImage]
+) -> None:
+    current, other = current_and_other(staging, images)
+    endpoint = outputs(staging)["endpoint"]
+    serving = answer_key(infer(endpoint, TOKEN))
+    with LoadLoop(endpoint, TOKEN) as load, pytest.raises(auto.CommandError) as failed:
+        deploy(staging, cluster, other, never_ready=True)
+    # The provider's own await verdict, not some other failure of the update.
+    assert f"'{APP}' timed out waiting to be Ready" in str(failed.value)
+    MEASURED["never-ready rollout"] = f"load: {load.summary()}"
+    assert_no_failure(load, "the never-ready rollout")
+    assert set(load.answers) == {serving}, "the failed rollout's pods answered"
+    # The new ReplicaSet's surge pod runs the real image and fails its readiness probe; the previous one serves.
+    pods = cluster.pods_by_image(NAMESPACE, APP)
+    assert pods[current.ref] == [True] * REPLICAS
+    assert pods[other.ref] == [False]
+
+
 def test_the_hpa_scales_out_under_load_and_back(staging: EngineStack, cluster: Cluster, images: dict[str, ServerImage]) -> None:
     def replicas() -> int:
         return cluster.get("deployment", APP, "-n", NAMESPACE)["status"].get("readyReplicas", 0)
@@ -370,25 +389,6 @@ def test_endpoint_down_fires_with_no_ready_pod_and_clears(staging: EngineStack, 
     MEASURED["ModelEndpointDown"] = f"fired {fired_s:.0f} s after scaling to 0, cleared {time.monotonic() - begun:.0f} s after scaling back"
     cluster.kubectl("wait", f"--for=jsonpath={{.status.readyReplicas}}={REPLICAS}", f"deployment/{APP}", "-n", NAMESPACE,
                     "--timeout=120s")
-
-
-def test_an_image_that_never_turns_ready_fails_the_up_and_the_old_pods_keep_serving(
-    staging: EngineStack, cluster: Cluster, images: dict[str, ServerImage]
-) -> None:
-    current, other = current_and_other(staging, images)
-    endpoint = outputs(staging)["endpoint"]
-    serving = answer_key(infer(endpoint, TOKEN))
-    with LoadLoop(endpoint, TOKEN) as load, pytest.raises(auto.CommandError) as failed:
-        deploy(staging, cluster, other, never_ready=True)
-    # The provider's own await verdict, not some other failure of the update.
-    assert f"'{APP}' timed out waiting to be Ready" in str(failed.value)
-    MEASURED["never-ready rollout"] = f"load: {load.summary()}"
-    assert_no_failure(load, "the never-ready rollout")
-    assert set(load.answers) == {serving}, "the failed rollout's pods answered"
-    # The new ReplicaSet's surge pod runs the real image and fails its readiness probe; the previous one serves.
-    pods = cluster.pods_by_image(NAMESPACE, APP)
-    assert pods[current.ref] == [True] * REPLICAS
-    assert pods[other.ref] == [False]
 
 
 def test_destroy_removes_everything(staging: EngineStack, cluster: Cluster) -> None:
