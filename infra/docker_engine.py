@@ -19,7 +19,8 @@ from typing import Any, Mapping, Optional, Sequence
 import pulumi
 import pulumi_docker as docker
 
-STACK_LABEL = "ai.modelship.stack"
+from infra.recovery import STACK_LABEL
+
 # How long a stopping container gets between SIGTERM and SIGKILL (the server drains in-flight requests).
 STOP_TIMEOUT_S = 10
 READY_TIMEOUT_S = 120

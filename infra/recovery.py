@@ -43,7 +43,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from infra import ROOT
 
-STACK_LABEL = "ai.modelship.stack"  # what infra/docker_engine.py (and any Docker provider of ours) labels with
+# What every Docker object a stack makes carries, `<project>/<stack>` (infra/docker_engine.py labels with it).
+STACK_LABEL = "ai.modelship.stack"
 # A process that started later than this after the lock was written cannot be the one that wrote it (its pid was
 # reused). Generous: the clock of the process table and the lock's clock are the same machine's.
 _PID_REUSE_SLACK = timedelta(seconds=2)

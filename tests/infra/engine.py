@@ -16,10 +16,11 @@ import docker
 import yaml
 from pulumi import automation as auto
 
+from infra.recovery import STACK_LABEL
+
 ROOT = Path(__file__).resolve().parents[2]
 # What the dev stack needs from toolchain/ (versions as toolchain/versions.env and requirements.txt pin them).
 REQUIRED_PLUGINS = {"docker-build": "0.0.22", "docker": "5.2.0"}
-STACK_LABEL = "ai.modelship.stack"
 LINKED = ("__main__.py", "infra", "model", "app", "monitoring", "toolchain", "policy", "venv", "examples")
 
 
