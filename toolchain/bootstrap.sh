@@ -15,20 +15,18 @@ case ${1:-} in
   *) die "unknown argument '$1': toolchain/bootstrap.sh [--stack NAME | --kubernetes]" ;;
 esac
 step "host packages" "$here/host-packages.sh"
-step "python virtualenv" "$here/python.sh"
+step "docker engine" "$here/docker.sh"
+beside "python virtualenvs" bash -c "'$here/python.sh' && '$here/../policy/setup.sh'"
+beside "base images" "$here/images.sh"
+# What every target needs (the Docker target's plugins) builds while the two steps above download and unpack.
+step "pulumi toolchain" "$here/pulumi.sh"
+join
 if [[ $kubernetes == stack ]]; then
   target=$(cd "$here/.." && venv/bin/python -m infra.stacks --target "$2") || die "could not read the target of stack '$2'"
   kubernetes=$([[ $target == kubernetes ]] && echo 1 || echo 0)
 fi
-step "docker engine" "$here/docker.sh"
 if ((kubernetes)); then
-  step "pulumi toolchain" "$here/pulumi.sh" --kubernetes
-else
-  step "pulumi toolchain" "$here/pulumi.sh"
-fi
-step "base images" "$here/images.sh"
-step "policy pack virtualenv" "$here/../policy/setup.sh"
-if ((kubernetes)); then
+  step "pulumi toolchain: the kubernetes provider" "$here/pulumi.sh" --kubernetes
   step "cluster binaries and node images" "$here/../cluster/build.sh"
 else
   echo "(the Kubernetes provider and the cluster's binaries are built when needed: make cluster, a kubernetes stack, make test)" >&2

@@ -13,6 +13,37 @@ step() {
   printf '<== %s (%ss)\n' "$name" "$((SECONDS - start))" >&2
 }
 
+# beside NAME CMD...: starts one step in the background, each line of its output prefixed with [NAME]; `join`
+# waits for every such step. The Go builds take both cores; downloads, debootstrap and pip mostly wait on the
+# network and the disk, so running them beside the builds shortens a cold bootstrap by their length.
+# Each runs in its own process group (set -m), so that a bootstrap that stops early (a failed build, Ctrl-C)
+# stops what it started beside, pip and debootstrap included, instead of leaving them writing after its error.
+beside_pids=() beside_names=()
+beside() {
+  local name=$1; shift
+  set -m
+  ( set -o pipefail; step "$name" "$@" 2>&1 | sed -u "s/^/[$name] /" >&2 ) &
+  set +m
+  beside_pids+=("$!") beside_names+=("$name")
+  trap stop_beside EXIT
+  trap 'exit 130' INT TERM
+}
+
+stop_beside() {
+  local pid
+  for pid in "${beside_pids[@]}"; do kill -TERM -- "-$pid" 2>/dev/null || true; done
+}
+
+# join: waits for the steps started by `beside`, and fails naming each one that failed (their output is above).
+join() {
+  local i failed=()
+  for i in "${!beside_pids[@]}"; do
+    wait "${beside_pids[$i]}" || failed+=("${beside_names[$i]}")
+  done
+  beside_pids=() beside_names=()
+  ((${#failed[@]} == 0)) || die "bootstrap step(s) failed: ${failed[*]} (see the lines marked with their names above)"
+}
+
 die() {
   printf 'error: %s\n' "$*" >&2
   exit 1

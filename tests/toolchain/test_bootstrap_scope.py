@@ -64,3 +64,23 @@ def test_a_failing_build_keeps_its_status_and_stops_its_ticker():
     assert done.stdout.strip() == "status 7"
     # One tick during the build, none in the 2 s after it.
     assert done.stderr.splitlines() == ["    ... failing: 0m01s elapsed"], done.stderr
+
+
+def run_lib(script: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["bash", "-c", f". {ROOT}/toolchain/lib.sh; {script}"], capture_output=True, text=True,
+                          timeout=30, env={"PATH": "/usr/bin:/bin", "MODELSHIP_PROGRESS_S": "30"})
+
+
+def test_steps_beside_the_builds_are_joined_and_a_failure_is_named():
+    done = run_lib('beside good bash -c "echo fine"; beside bad bash -c "echo broken; exit 3"; join; echo "not reached"')
+    assert done.returncode == 1 and "not reached" not in done.stdout
+    assert "[good] fine" in done.stderr and "[bad] broken" in done.stderr
+    assert "error: bootstrap step(s) failed: bad (" in done.stderr, done.stderr
+
+
+def test_a_bootstrap_that_stops_early_stops_what_runs_beside(tmp_path):
+    marker = tmp_path / "still-running"
+    done = run_lib(f'beside slow bash -c "sleep 3; touch {marker}"; sleep 0.5; die "the build failed"')
+    assert done.returncode == 1 and "the build failed" in done.stderr
+    time.sleep(4)
+    assert not marker.exists(), "the step started beside kept running after the bootstrap failed"
