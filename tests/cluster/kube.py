@@ -68,6 +68,25 @@ class Cluster:
             images.setdefault(pod["spec"]["containers"][0]["image"], []).append(ready)
         return images
 
+    def pod_states(self, namespace: str, app: str) -> str:
+        """One line per pod labelled app.kubernetes.io/name=`app`: node, phase, readiness, restarts and why the
+        last container exited, for failure messages that say what happened to a pod that is not Ready."""
+        lines = []
+        for pod in self.get("pods", "-n", namespace, "-l", f"app.kubernetes.io/name={app}")["items"]:
+            status = pod["status"]
+            ready = next((c for c in status.get("conditions", []) if c["type"] == "Ready"), {})
+            containers = status.get("containerStatuses") or [{}]
+            last = containers[0].get("lastState", {}).get("terminated", {})
+            lines.append(
+                f"{pod['metadata']['name']} on {pod['spec'].get('nodeName')}: {status.get('phase')}, "
+                f"ready={ready.get('status')} ({ready.get('reason', '')} {ready.get('lastTransitionTime', '')}), "
+                f"restarts={containers[0].get('restartCount')}, last exit={last.get('reason')} {last.get('exitCode')} "
+                f"at {last.get('finishedAt')}, deleting={bool(pod['metadata'].get('deletionTimestamp'))}")
+        events = self.kubectl("get", "events", "-n", namespace, "--field-selector", "type=Warning",
+                              "-o", "custom-columns=AT:.lastTimestamp,OBJECT:.involvedObject.name,MESSAGE:.message",
+                              check=False).stdout
+        return "\n".join(lines) + "\nwarning events:\n" + events
+
     def apply(self, manifest: str, namespace: str | None = None) -> None:
         ns = ["--namespace", namespace] if namespace else []
         self.kubectl("apply", *ns, "-f", "-", input=manifest)
