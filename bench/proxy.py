@@ -4,7 +4,7 @@ Through the real engine on a scratch stack (`proxy-bench`, ports 24080/24000): u
 1. latency: wrk (1 thread, batch-1 V2 requests) at concurrency 1 and 8 through the proxy's host port and
    directly to the server container's address on the stack's network, interleaved, side by side (p50, p99, ratio);
 2. failed requests across a model update: 4 threads with keep-alive connections at `--rate` req/s (bounded)
-   while `pulumi up` replaces the model's containers (tests/infra/load.py; the new image is built by a targeted
+   while `pulumi up` replaces the model's containers (tests/load.py; the new image is built by a targeted
    `up` before the load starts);
 then destroy (and remove the image tags its builds left).
 
@@ -29,7 +29,7 @@ HERE = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(HERE))
 from bench.serve import wrk  # noqa: E402
 from tests.infra.engine import LINKED, remove_registry_images  # noqa: E402
-from tests.infra.load import BODY, PATH, Load, answer_of  # noqa: E402
+from tests.load import BODY, PATH, Load, answer_of  # noqa: E402
 
 STACK = "proxy-bench"
 HOST_PORT, REGISTRY_PORT = 24080, 24000

@@ -29,7 +29,8 @@ import pytest
 from pulumi import automation as auto
 
 from tests.cluster.kube import ROOT, Cluster, eventually
-from tests.cluster.serving import LoadLoop, ServerImage, answer_key, infer, metrics_text, server_image
+from tests.cluster.serving import ServerImage, metrics_text, server_image
+from tests.load import Load, answer_of
 from tests.infra.engine import EngineStack, engine_stack
 from tests.infra.registry import local_registry
 
@@ -173,9 +174,15 @@ def firing(url: str, alert: str) -> bool:
     return any(a["labels"]["alertname"] == alert and a["state"] == "firing" for a in alerts)
 
 
-def assert_no_failure(load: LoadLoop, what: str) -> None:
-    assert load.per_second >= MIN_RATE, f"{what}: the load reached only {load.summary()}, below {MIN_RATE} req/s"
-    assert not load.failures, f"{what}: {load.summary()}"
+def through_the_service(endpoint: str, **pace: Any) -> Load:
+    """Load from the host through the NodePort, a new connection per request so that kube-proxy spreads them over
+    every ready pod; enough threads that a slow answer (one pod left mid-drain) does not hold the rate down."""
+    return Load(endpoint, TOKEN, keep_alive=False, **({"rate": 250.0, "threads": 24} | pace))
+
+
+def assert_no_failure(load: Load, what: str) -> None:
+    assert load.tally.rate >= MIN_RATE, f"{what}: the load reached only {load.tally.summary()}, below {MIN_RATE} req/s"
+    assert not load.tally.failures, f"{what}: {load.tally.summary()}"
 
 
 FACTS: dict[str, Any] = {}
@@ -210,9 +217,9 @@ def test_up_serves_the_promoted_image_from_the_host(staging: EngineStack, cluste
     assert re.fullmatch(r"http://127\.0\.0\.1:3[0-9]{4}", endpoint), endpoint
     assert (out["imageRef"].value, out["modelId"].value) == (images["old"].ref, images["old"].model_id)
     # From the host, through the NodePort: the promoted model answers, and only with the bearer token.
-    FACTS["endpoint"], FACTS["old"] = endpoint, answer_key(infer(endpoint, TOKEN))
+    FACTS["endpoint"], FACTS["old"] = endpoint, answer_of(endpoint, TOKEN)
     with pytest.raises(RuntimeError, match="HTTP 401"):
-        infer(endpoint, None)
+        answer_of(endpoint, None)
     assert f'model_id="{images["old"].model_id}"' in metrics_text(endpoint)
     # The curl `make up` prints works as printed, with the token in MODELSHIP_TOKEN.
     curl = subprocess.run(["bash", "-c", out["curl"].value], capture_output=True, text=True, timeout=30,
@@ -243,21 +250,21 @@ def test_prometheus_in_the_cluster_scrapes_every_server_pod(staging: EngineStack
 def test_a_new_model_rolls_out_under_load_without_a_failed_request(
     staging: EngineStack, cluster: Cluster, images: dict[str, ServerImage]
 ) -> None:
-    with LoadLoop(FACTS["endpoint"], TOKEN) as load:
+    with through_the_service(FACTS["endpoint"]) as load:
         begun = time.monotonic()
         result = deploy(staging, cluster, images["new"])
         rollout_s = time.monotonic() - begun
         time.sleep(3)
     assert result.summary.result == "succeeded"
-    new = answer_key(infer(FACTS["endpoint"], TOKEN))
+    new = answer_of(FACTS["endpoint"], TOKEN)
     assert new != FACTS["old"], "the new model answers as the old one did: the test cannot tell them apart"
     FACTS["new"] = new
-    MEASURED["rollout (pulumi up of a new digest)"] = f"{rollout_s:.1f} s; load: {load.summary()}"
+    MEASURED["rollout (pulumi up of a new digest)"] = f"{rollout_s:.1f} s; load: {load.tally.summary()}"
     assert_no_failure(load, "the rollout")
-    assert set(load.answers) <= {FACTS["old"], new}, f"answers from neither model: {set(load.answers) - {FACTS['old'], new}}"
-    assert load.answers[new] > 0
+    assert set(load.tally.answers) <= {FACTS["old"], new}, f"answers from neither model: {set(load.tally.answers) - {FACTS['old'], new}}"
+    assert load.tally.answers[new] > 0
     assert cluster.pods_by_image(NAMESPACE, APP) == {images["new"].ref: [True] * REPLICAS}
-    assert {answer_key(infer(FACTS["endpoint"], TOKEN)) for _ in range(20)} == {new}
+    assert {answer_of(FACTS["endpoint"], TOKEN) for _ in range(20)} == {new}
     assert f'model_id="{images["new"].model_id}"' in metrics_text(FACTS["endpoint"])
 
 
@@ -265,7 +272,7 @@ def test_draining_a_node_under_load_loses_no_request(cluster: Cluster) -> None:
     before = ready_nodes(cluster)
     node = sorted(before.values())[0]
     try:
-        with LoadLoop(FACTS["endpoint"], TOKEN) as load:
+        with through_the_service(FACTS["endpoint"]) as load:
             rate_in = load.steady_rate()
             begun = time.monotonic()
             cluster.kubectl("drain", node, "--ignore-daemonsets", "--delete-emptydir-data", "--timeout=180s", timeout=200)
@@ -275,13 +282,13 @@ def test_draining_a_node_under_load_loses_no_request(cluster: Cluster) -> None:
     finally:
         cluster.kubectl("uncordon", node)
     MEASURED["drain"] = (f"{drain_s:.1f} s until {REPLICAS} replicas were ready again; load: {rate_in:.0f} req/s going in, "
-                         f"{load.summary()}")
+                         f"{load.tally.summary()}")
     after = ready_nodes(cluster)
     assert node not in after.values(), f"a replica still runs on the drained node {node}: {after}"
     # Mid-drain one pod serves alone until its peer is ready on the other node: answers slow down (the rate over
     # the whole loop shows by how much), none may fail.
     assert rate_in >= MIN_RATE, f"the load going into the drain was {rate_in:.0f} req/s, below {MIN_RATE}"
-    assert not load.failures, f"the drain of {node}: {load.summary()}"
+    assert not load.tally.failures, f"the drain of {node}: {load.tally.summary()}"
 
 
 def container_id(pod: dict[str, Any]) -> str:
@@ -301,7 +308,7 @@ def test_a_killed_server_container_is_restarted_and_losses_are_counted(cluster: 
     pod = server_pods(cluster)[0]
     name, node = pod["metadata"]["name"], pod["spec"]["nodeName"]
     restarts = pod["status"]["containerStatuses"][0]["restartCount"]
-    with LoadLoop(FACTS["endpoint"], TOKEN) as load:
+    with through_the_service(FACTS["endpoint"]) as load:
         rate_in = load.steady_rate()
         begun = time.monotonic()
         kill_container(cluster, node, container_id(pod))
@@ -315,15 +322,15 @@ def test_a_killed_server_container_is_restarted_and_losses_are_counted(cluster: 
         killed_at = begun - load.started
         time.sleep(5)
     MEASURED["SIGKILL of a server container"] = (f"ready again after {back_s:.1f} s; load: {rate_in:.0f} req/s going in, "
-                                                 f"{load.summary()}")
+                                                 f"{load.tally.summary()}")
     assert rate_in >= MIN_RATE, f"the load going into the kill was {rate_in:.0f} req/s, below {MIN_RATE}"
     # Requests in flight on the killed process, and those routed to it before its endpoint left kube-proxy's rules,
     # fail (nothing in front of the pods retries them); the other replica serves the rest. Counted (the closing
     # figure), and bounded to that window: none before the kill, none once the restarted server is ready again.
-    failed_at = [float(f.split("s ", 1)[0]) for f in load.failures]
+    failed_at = [float(f.split("s ", 1)[0]) for f in load.tally.failures]
     outside = [t for t in failed_at if not killed_at <= t <= killed_at + back_s]
-    assert not outside, f"failures outside the kill's window ({killed_at:.1f}s..{killed_at + back_s:.1f}s): {load.summary()}"
-    assert load.served > len(load.failures), load.summary()
+    assert not outside, f"failures outside the kill's window ({killed_at:.1f}s..{killed_at + back_s:.1f}s): {load.tally.summary()}"
+    assert load.tally.ok > len(load.tally.failures), load.tally.summary()
 
 
 def current_and_other(staging: EngineStack, images: dict[str, ServerImage]) -> tuple[ServerImage, ServerImage]:
@@ -339,14 +346,14 @@ def test_an_image_that_never_turns_ready_fails_the_up_and_the_old_pods_keep_serv
 ) -> None:
     current, other = current_and_other(staging, images)
     endpoint = outputs(staging)["endpoint"]
-    serving = answer_key(infer(endpoint, TOKEN))
-    with LoadLoop(endpoint, TOKEN) as load, pytest.raises(auto.CommandError) as failed:
+    serving = answer_of(endpoint, TOKEN)
+    with through_the_service(endpoint) as load, pytest.raises(auto.CommandError) as failed:
         deploy(staging, cluster, other, never_ready=True)
     # The provider's own await verdict, not some other failure of the update.
     assert f"'{APP}' timed out waiting to be Ready" in str(failed.value)
-    MEASURED["never-ready rollout"] = f"load: {load.summary()}"
+    MEASURED["never-ready rollout"] = f"load: {load.tally.summary()}"
     assert_no_failure(load, "the never-ready rollout")
-    assert set(load.answers) == {serving}, "the failed rollout's pods answered"
+    assert set(load.tally.answers) == {serving}, "the failed rollout's pods answered"
     # The new ReplicaSet's surge pod runs the real image and fails its readiness probe; the previous one serves.
     pods = cluster.pods_by_image(NAMESPACE, APP)
     assert pods[current.ref] == [True] * REPLICAS
@@ -360,7 +367,7 @@ def test_the_hpa_scales_out_under_load_and_back(staging: EngineStack, cluster: C
     current, _ = current_and_other(staging, images)
     deploy(staging, cluster, current, hpa_target=HPA_TEST_TARGET)
     endpoint = outputs(staging)["endpoint"]
-    with LoadLoop(endpoint, TOKEN, rate=None, threads=16, max_seconds=240) as load:
+    with through_the_service(endpoint, rate=None, threads=16, max_seconds=240) as load:
         begun = time.monotonic()
         eventually(lambda: replicas() >= REPLICAS + 1, "the HPA adds a replica under load", timeout=200)
         up_s = time.monotonic() - begun
@@ -371,8 +378,8 @@ def test_the_hpa_scales_out_under_load_and_back(staging: EngineStack, cluster: C
     down_s = time.monotonic() - begun
     deploy(staging, cluster, current)
     MEASURED["HPA"] = (f"to {hpa['status'].get('desiredReplicas')} replicas in {up_s:.1f} s under load "
-                       f"(CPU {hpa['status'].get('currentMetrics')}); back to {REPLICAS} in {down_s:.1f} s; load: {load.summary()}")
-    assert not load.failures, load.summary()
+                       f"(CPU {hpa['status'].get('currentMetrics')}); back to {REPLICAS} in {down_s:.1f} s; load: {load.tally.summary()}")
+    assert not load.tally.failures, load.tally.summary()
 
 
 def test_endpoint_down_fires_with_no_ready_pod_and_clears(staging: EngineStack, cluster: Cluster) -> None:

@@ -20,7 +20,7 @@ import pytest
 from pulumi import automation as auto
 
 from tests.infra.engine import ROOT, EngineStack, engine_stack, missing_toolchain, remove_registry_images
-from tests.infra.load import BODY, PATH, Load, answer_of
+from tests.load import BODY, PATH, Load, answer_of
 
 STACK = "proxy-zd"
 HOST_PORT, REGISTRY_PORT, PROMETHEUS_PORT, ALERTMANAGER_PORT = 21080, 21000, 21090, 21093
