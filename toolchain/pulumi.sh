@@ -49,13 +49,16 @@ check_laptop_plugins() {
 # stamp_of DIR EXTRA...: a digest of everything a build reads from the repo, plus the Go version and flags.
 stamp_of() {
   local dir=$1; shift
-  {
-    go version
-    printf '%s\n' "$@"
-    # Relative paths: a fresh clone elsewhere (CI) must find the same stamp.
-    (cd "$dir" && find . -type f \( -name '*.go' -o -name 'go.mod' -o -name 'go.sum' -o -name '*-embed.json' \) \
-      -print0 | sort -z | xargs -0 sha256sum)
-  } | sha256sum | cut -d' ' -f1
+  { go version; sources_of "$dir" "$@"; } | sha256sum | cut -d' ' -f1
+}
+
+# sources_of DIR ARGS...: the ARGS and the digests of the wrapper module's Go sources (relative paths: a fresh
+# clone elsewhere, as CI's, must find the same).
+sources_of() {
+  local dir=$1; shift
+  printf '%s\n' "$@"
+  (cd "$dir" && find . -type f \( -name '*.go' -o -name 'go.mod' -o -name 'go.sum' -o -name '*-embed.json' \) \
+    -print0 | sort -z | xargs -0 sha256sum)
 }
 
 # build OUT DIR PKG LDFLAGS [TAGS]: `go build` PKG in wrapper module DIR into OUT unless OUT's stamp is current.
@@ -169,17 +172,22 @@ EOF
 }
 
 # The plugin serves the schema that the bridge's tfgen derives from the same module, as pulumi-docker's build does.
-# schema.json stays out of the stamps: it is a function of the Go sources and flags, which are in them. no_compose
-# leaves out the Terraform provider's docker_compose, part of its plugin-framework half, which pulumi-docker (and
-# this plugin) does not serve.
+# As in pulumi-docker's repository, the schema is committed (schema.json): the tfgen command is a build about as
+# long as the plugin's own (it adds the code generators of every language), which a first `make up` would
+# otherwise pay for an output that changes only with the pins. schema.inputs records the sources and flags it was
+# generated from; when they differ (a pin moved), tfgen is built and the schema regenerated: commit both files
+# then. The schema stays out of the plugin's stamp: it is a function of the sources and flags, which are in it.
+# no_compose leaves out the Terraform provider's docker_compose, part of its plugin-framework half, which
+# pulumi-docker (and this plugin) does not serve.
 build_docker() {
-  local dir=$wrappers/docker tfgen=$root/tools/pulumi-tfgen-docker out
+  local dir=$wrappers/docker tfgen=$root/tools/pulumi-tfgen-docker out inputs
   local version_flag="-X modelship.local/toolchain/pulumi/docker/provider.Version=$PULUMI_DOCKER_VERSION"
   prepare_docker_upstream
-  build "$tfgen" "$dir" ./cmd/pulumi-tfgen-docker "$version_flag" no_compose
-  if [[ ! -s $dir/schema.json || $tfgen -nt $dir/schema.json ]]; then
+  inputs=$(sources_of "$dir" "$version_flag" no_compose | sha256sum | cut -d' ' -f1)
+  if [[ ! -s $dir/schema.json || $(cat "$dir/schema.inputs" 2>/dev/null) != "$inputs" ]]; then
+    build "$tfgen" "$dir" ./cmd/pulumi-tfgen-docker "$version_flag" no_compose
     out=$(mktemp -d)
-    printf 'generating the docker provider schema ...\n' >&2
+    printf 'generating the docker provider schema (its sources or pins changed: commit toolchain/pulumi/docker/schema.*) ...\n' >&2
     # PULUMI_CONVERT=0: the Terraform examples in the docs stay out of the descriptions (converting them takes
     # the terraform converter plugin, which nothing here serves).
     # It warns about every example it leaves out: its output is shown only when it fails.
@@ -189,8 +197,9 @@ build_docker() {
 import json, pathlib, sys
 schema = json.loads(pathlib.Path(sys.argv[1]).read_text())
 schema["version"] = sys.argv[3]
-pathlib.Path(sys.argv[2]).write_text(json.dumps(schema, separators=(",", ":")))
+pathlib.Path(sys.argv[2]).write_text(json.dumps(schema, indent=2, sort_keys=True) + "\n")
 EOF
+    printf '%s\n' "$inputs" >"$dir/schema.inputs"
     rm -rf "$out"
   fi
   build "$providers/pulumi-resource-docker" "$dir" . "$version_flag" no_compose

@@ -25,6 +25,7 @@ from pulumi._types import (
 
 from tests.toolchain.probe import probe_stack
 
+ROOT = Path(__file__).resolve().parents[2]
 PROJECT = Path(__file__).with_name("docker_project")
 IMAGE = "modelship/python-base:3.11"
 CONTAINER = "docker:index/container:Container"
@@ -100,6 +101,18 @@ def test_lifecycle_refresh_import_and_destroy(stack, client):
     assert not client.containers.list(all=True, filters={"label": f"ai.modelship.test={label}"})
     assert not client.networks.list(filters={"label": f"ai.modelship.test={label}"})
     client.images.get(IMAGE)  # keep_locally: the local image stays
+
+
+def test_the_plugin_serves_the_committed_schema():
+    """toolchain/pulumi.sh builds the schema generator only when the sources or pins that the committed schema was
+    made from (schema.inputs) moved, and then rewrites both files: a checkout where it did holds a stale commit."""
+    schema = ROOT / "toolchain" / "pulumi" / "docker"
+    changed = subprocess.run(["git", "status", "--porcelain", "--", "schema.json", "schema.inputs"], cwd=schema,
+                             capture_output=True, text=True, check=True).stdout
+    assert changed == "", f"the bootstrap regenerated the docker schema: commit toolchain/pulumi/docker/schema.*\n{changed}"
+    done = subprocess.run(["pulumi", "package", "get-schema", "docker"], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, f"`pulumi package get-schema docker` failed: {done.stderr}"
+    assert json.loads(done.stdout) == json.loads((schema / "schema.json").read_text())
 
 
 def test_the_plugin_schema_has_the_property_names_of_the_pypi_sdk():
