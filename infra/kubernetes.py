@@ -17,6 +17,13 @@ APP = "modelship-server"
 PRE_STOP_SECONDS = 5
 # A rollout's extra pod: replicas + MAX_SURGE pods run at its peak (infra/capacity.py checks they fit).
 MAX_SURGE = 1
+# What `up` waits for on a Deployment, in place of the provider's own await: the controller has seen the current
+# generation (the provider checks status.observedGeneration before any waitFor condition) and calls its rollout
+# complete, which means every replica runs the new template and is available and no old pod is left. The provider's
+# own await reads the conditions without that check and takes a ReplicaSet that asks for no pod as ready: a rollback
+# to a ReplicaSet scaled to 0 returned before any new pod was Ready. CI saw it, and once an image that never turns
+# ready passing `up` (a new ReplicaSet created at 0 pods, likely while the HPA scaled down).
+ROLLOUT_COMPLETE = {"pulumi.com/waitFor": 'jsonpath={.status.conditions[?(@.type=="Progressing")].reason}=NewReplicaSetAvailable'}
 
 
 @dataclass(frozen=True)
@@ -178,7 +185,7 @@ class KubernetesWorkload(pulumi.ComponentResource):
         return k8s.apps.v1.Deployment(
             f"{self._name}-deployment",
             metadata=k8s.meta.v1.ObjectMetaArgs(name=APP, namespace=self.namespace, labels=self._labels,
-                                                annotations=args.annotations),
+                                                annotations={**args.annotations, **ROLLOUT_COMPLETE}),
             spec=k8s.apps.v1.DeploymentSpecArgs(
                 replicas=None if args.kubernetes.hpa.enabled else args.workload.replicas,
                 selector=k8s.meta.v1.LabelSelectorArgs(match_labels=self.selector),

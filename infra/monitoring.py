@@ -22,7 +22,7 @@ from infra import docker_engine
 from infra.config import StackConfig
 from infra.container import MODEL_ALIAS, memory_bytes
 from infra.image import pushed_image
-from infra.kubernetes import APP
+from infra.kubernetes import APP, ROLLOUT_COMPLETE
 from infra.proxy import METRICS_PORT as PROXY_METRICS_PORT, PROXY_ALIAS
 from infra.registry import Registry
 from model.report import Task
@@ -282,7 +282,8 @@ class Monitoring(pulumi.ComponentResource):
 
         k8s.apps.v1.Deployment(
             f"{name}-deployment",
-            metadata=k8s.meta.v1.ObjectMetaArgs(name=app, namespace=args.namespace, labels=labels),
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=app, namespace=args.namespace, labels=labels,
+                                                annotations=ROLLOUT_COMPLETE),
             spec=k8s.apps.v1.DeploymentSpecArgs(
                 replicas=1,
                 # One writer per data directory: the old pod stops before the new one starts.

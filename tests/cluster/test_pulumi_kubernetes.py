@@ -268,6 +268,20 @@ def test_a_new_model_rolls_out_under_load_without_a_failed_request(
     assert f'model_id="{images["new"].model_id}"' in metrics_text(FACTS["endpoint"])
 
 
+def test_a_rollback_returns_once_the_previous_model_serves_on_every_pod(
+    staging: EngineStack, cluster: Cluster, images: dict[str, ServerImage]
+) -> None:
+    """Back to the first image: the Deployment scales its first ReplicaSet up again from 0, which the provider's
+    own await took for ready at once (infra.kubernetes.ROLLOUT_COMPLETE). When `up` returns, only the first model
+    may answer; then forward again to the new one, for the tests after this one."""
+    for image, answer in ((images["old"], FACTS["old"]), (images["new"], FACTS["new"])):
+        with through_the_service(FACTS["endpoint"]) as load:
+            assert deploy(staging, cluster, image).summary.result == "succeeded"
+        assert cluster.pods_by_image(NAMESPACE, APP) == {image.ref: [True] * REPLICAS}
+        assert {answer_of(FACTS["endpoint"], TOKEN) for _ in range(40)} == {answer}, f"after the up to {image.ref}"
+        assert_no_failure(load, f"the rollout to {image.ref}")
+
+
 def test_draining_a_node_under_load_loses_no_request(cluster: Cluster) -> None:
     before = ready_nodes(cluster)
     node = sorted(before.values())[0]
@@ -349,8 +363,8 @@ def test_an_image_that_never_turns_ready_fails_the_up_and_the_old_pods_keep_serv
     serving = answer_of(endpoint, TOKEN)
     with through_the_service(endpoint) as load, pytest.raises(auto.CommandError) as failed:
         deploy(staging, cluster, other, never_ready=True)
-    # The provider's own await verdict, not some other failure of the update.
-    assert f"'{APP}' timed out waiting to be Ready" in str(failed.value)
+    # The rollout's await gave up (infra.kubernetes.ROLLOUT_COMPLETE), not some other failure of the update.
+    assert "timed out waiting for the condition" in str(failed.value) and "Deployment" in str(failed.value), str(failed.value)[-2000:]
     MEASURED["never-ready rollout"] = f"load: {load.tally.summary()}"
     assert_no_failure(load, "the never-ready rollout")
     assert set(load.tally.answers) == {serving}, "the failed rollout's pods answered"
