@@ -21,8 +21,11 @@ MAX_SURGE = 1
 # generation (the provider checks status.observedGeneration before any waitFor condition) and calls its rollout
 # complete, which means every replica runs the new template and is available and no old pod is left. The provider's
 # own await reads the conditions without that check and takes a ReplicaSet that asks for no pod as ready: a rollback
-# to a ReplicaSet scaled to 0 returned before any new pod was Ready. CI saw it, and once an image that never turns
-# ready passing `up` (a new ReplicaSet created at 0 pods, likely while the HPA scaled down).
+# returned before any pod of it was Ready (CI saw it, and once an image that never turns ready passing `up`).
+# The condition alone is not enough either: a rollback that scales an old ReplicaSet up again leaves the previous
+# rollout's "complete" standing until a new pod is Ready, so old ReplicaSets are not kept (HISTORY: 0) and every
+# rollout, a rollback too (git revert, then `up`), starts a new ReplicaSet, which resets the condition at once.
+HISTORY = 0
 ROLLOUT_COMPLETE = {"pulumi.com/waitFor": 'jsonpath={.status.conditions[?(@.type=="Progressing")].reason}=NewReplicaSetAvailable'}
 
 
@@ -188,6 +191,7 @@ class KubernetesWorkload(pulumi.ComponentResource):
                                                 annotations={**args.annotations, **ROLLOUT_COMPLETE}),
             spec=k8s.apps.v1.DeploymentSpecArgs(
                 replicas=None if args.kubernetes.hpa.enabled else args.workload.replicas,
+                revision_history_limit=HISTORY,
                 selector=k8s.meta.v1.LabelSelectorArgs(match_labels=self.selector),
                 strategy=k8s.apps.v1.DeploymentStrategyArgs(
                     type="RollingUpdate",
