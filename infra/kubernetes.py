@@ -23,9 +23,9 @@ MAX_SURGE = 1
 # own await reads the conditions without that check and takes a ReplicaSet that asks for no pod as ready: a rollback
 # returned before any pod of it was Ready (CI saw it, and once an image that never turns ready passing `up`).
 # The condition alone is not enough either: a rollback that scales an old ReplicaSet up again leaves the previous
-# rollout's "complete" standing until a new pod is Ready, so old ReplicaSets are not kept (HISTORY: 0) and every
-# rollout, a rollback too (git revert, then `up`), starts a new ReplicaSet, which resets the condition at once.
-HISTORY = 0
+# rollout's "complete" standing until a new pod is Ready, so no old ReplicaSet is kept, and every rollout, a rollback
+# too (git revert, then `up`), starts a new ReplicaSet, which resets the condition at once.
+REVISION_HISTORY_LIMIT = 0
 ROLLOUT_COMPLETE = {"pulumi.com/waitFor": 'jsonpath={.status.conditions[?(@.type=="Progressing")].reason}=NewReplicaSetAvailable'}
 
 
@@ -191,7 +191,7 @@ class KubernetesWorkload(pulumi.ComponentResource):
                                                 annotations={**args.annotations, **ROLLOUT_COMPLETE}),
             spec=k8s.apps.v1.DeploymentSpecArgs(
                 replicas=None if args.kubernetes.hpa.enabled else args.workload.replicas,
-                revision_history_limit=HISTORY,
+                revision_history_limit=REVISION_HISTORY_LIMIT,
                 selector=k8s.meta.v1.LabelSelectorArgs(match_labels=self.selector),
                 strategy=k8s.apps.v1.DeploymentStrategyArgs(
                     type="RollingUpdate",

@@ -22,7 +22,7 @@ from infra import docker_engine
 from infra.config import StackConfig
 from infra.container import MODEL_ALIAS, memory_bytes
 from infra.image import pushed_image
-from infra.kubernetes import APP, HISTORY, ROLLOUT_COMPLETE
+from infra.kubernetes import APP, REVISION_HISTORY_LIMIT, ROLLOUT_COMPLETE
 from infra.proxy import METRICS_PORT as PROXY_METRICS_PORT, PROXY_ALIAS
 from infra.registry import Registry
 from model.report import Task
@@ -286,7 +286,7 @@ class Monitoring(pulumi.ComponentResource):
                                                 annotations=ROLLOUT_COMPLETE),
             spec=k8s.apps.v1.DeploymentSpecArgs(
                 replicas=1,
-                revision_history_limit=HISTORY,
+                revision_history_limit=REVISION_HISTORY_LIMIT,
                 # One writer per data directory: the old pod stops before the new one starts.
                 strategy=k8s.apps.v1.DeploymentStrategyArgs(type="Recreate"),
                 selector=k8s.meta.v1.LabelSelectorArgs(match_labels=labels),

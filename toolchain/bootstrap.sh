@@ -16,7 +16,8 @@ case ${1:-} in
 esac
 step "host packages" "$here/host-packages.sh"
 step "docker engine" "$here/docker.sh"
-beside "python virtualenvs" bash -c "'$here/python.sh' && '$here/../policy/setup.sh'"
+virtualenvs() { "$here/python.sh" && "$here/../policy/setup.sh"; }
+beside "python virtualenvs" virtualenvs
 beside "base images" "$here/images.sh"
 # What every target needs (the Docker target's plugins) builds while the two steps above download and unpack.
 step "pulumi toolchain" "$here/pulumi.sh"

@@ -15,7 +15,8 @@ step() {
 
 # beside NAME CMD...: starts one step in the background, each line of its output prefixed with [NAME]; `join`
 # waits for every such step. The Go builds take both cores; downloads, debootstrap and pip mostly wait on the
-# network and the disk, so running them beside the builds shortens a cold bootstrap by their length.
+# network and the disk, so beside the builds they cost a cold bootstrap far less than their length (measured in
+# docs/toolchain.md: they slow the builds, and save about 4 of their 9 minutes).
 # Each runs in its own process group (set -m), so that a bootstrap that stops early (a failed build, Ctrl-C)
 # stops what it started beside, pip and debootstrap included, instead of leaving them writing after its error.
 beside_pids=() beside_names=()
