@@ -17,7 +17,7 @@ import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Optional
+from typing import NamedTuple, Optional
 from urllib.parse import urlsplit
 
 PATH = "/v2/models/model/infer"
@@ -58,23 +58,34 @@ def answer_of(endpoint: str, token: Optional[str] = None, timeout: float = 10) -
     return signature(body)
 
 
+class Failure(NamedTuple):
+    """A request that failed: an exception (refused, reset) or a status other than 200."""
+
+    at_s: float  # seconds since the load started
+    kind: str
+    detail: str
+
+    def __str__(self) -> str:
+        return f"{self.at_s:.2f}s {self.kind}: {self.detail}"
+
+
 @dataclass
 class Tally:
     ok: int = 0
     answers: Counter = field(default_factory=Counter)
-    # Failed requests (an exception such as refused or reset, or a status other than 200) by kind, and each one
-    # as "<seconds since the start>s <kind>: <detail>".
-    failed: Counter = field(default_factory=Counter)
-    failures: list[str] = field(default_factory=list)
+    failures: list[Failure] = field(default_factory=list)
     # Requests finished (answered or failed) per wall-clock second: the rate around a given moment.
     per_second: Counter = field(default_factory=Counter)
-    first_failure: Optional[float] = None
-    last_failure: Optional[float] = None
     seconds: float = 0.0
 
     @property
     def dropped(self) -> int:
-        return sum(self.failed.values())
+        return len(self.failures)
+
+    @property
+    def failed(self) -> Counter:
+        """Failed requests by kind."""
+        return Counter(f.kind for f in self.failures)
 
     @property
     def rate(self) -> float:
@@ -86,12 +97,13 @@ class Tally:
         return sum(self.per_second[s] for s in seconds) / len(seconds)
 
     def failure_window_s(self) -> float:
-        return 0.0 if self.first_failure is None else self.last_failure - self.first_failure
+        times = [f.at_s for f in self.failures]
+        return max(times) - min(times) if times else 0.0
 
     def summary(self) -> str:
         return (f"{self.ok + self.dropped} requests in {self.seconds:.1f} s ({self.rate:.0f} req/s): {self.dropped} failed "
                 f"over {self.failure_window_s():.1f} s {dict(self.failed)}, answers by model {len(self.answers)}"
-                + (f"; first failures: {self.failures[:5]}" if self.failures else ""))
+                + (f"; first failures: {[str(f) for f in self.failures[:5]]}" if self.failures else ""))
 
 
 class Load:
@@ -124,10 +136,7 @@ class Load:
                 self.tally.ok += 1
                 self.tally.answers[signature(body)] += 1
                 return
-            self.tally.failed[kind] += 1
-            self.tally.failures.append(f"{now - self.started:.2f}s {kind}: {detail}")
-            self.tally.first_failure = self.tally.first_failure or now
-            self.tally.last_failure = now
+            self.tally.failures.append(Failure(now - self.started, kind, detail))
 
     def _run(self, index: int) -> None:
         # The load is the measuring instrument: it runs at normal priority even when the test around it is niced

@@ -341,8 +341,7 @@ def test_a_killed_server_container_is_restarted_and_losses_are_counted(cluster: 
     # Requests in flight on the killed process, and those routed to it before its endpoint left kube-proxy's rules,
     # fail (nothing in front of the pods retries them); the other replica serves the rest. Counted (the closing
     # figure), and bounded to that window: none before the kill, none once the restarted server is ready again.
-    failed_at = [float(f.split("s ", 1)[0]) for f in load.tally.failures]
-    outside = [t for t in failed_at if not killed_at <= t <= killed_at + back_s]
+    outside = [f.at_s for f in load.tally.failures if not killed_at <= f.at_s <= killed_at + back_s]
     assert not outside, f"failures outside the kill's window ({killed_at:.1f}s..{killed_at + back_s:.1f}s): {load.tally.summary()}"
     assert load.tally.ok > len(load.tally.failures), load.tally.summary()
 
