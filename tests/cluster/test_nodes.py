@@ -43,8 +43,18 @@ def get_text(url: str) -> str:
 
 
 def answers(url: str, count: int) -> set[str]:
-    """The pod names that answered `count` requests to `url`, each on a new connection."""
-    return {get_text(url) for _ in range(count)}
+    """The pod names that answered `count` requests to `url`, each on a new connection.
+
+    A request that fails adds its error instead, so that a check polling for a set of names keeps polling while
+    kube-proxy programs a new Service (it refuses connections until then) and an assertion shows what went wrong.
+    """
+    names = set()
+    for _ in range(count):
+        try:
+            names.add(get_text(url))
+        except OSError as error:
+            names.add(f"failed: {error}")
+    return names
 
 
 def test_both_nodes_are_ready_with_real_kubelets(cluster: Cluster) -> None:
