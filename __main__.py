@@ -49,7 +49,7 @@ if cfg.monitoring.enabled:
     if cfg.target == "docker":
         attach = dict(network_name=workload.network_name)
     else:
-        attach = dict(namespace=workload.namespace, workload_selector=workload.selector, provider=workload.provider,
+        attach = dict(namespace=workload.namespace, provider=workload.provider,
                       registry=registry, pull_secrets=workload.pull_secrets)
     monitoring = Monitoring("monitoring", monitoring_args(cfg, stack, model.model_id, task=model.task, **attach))
 

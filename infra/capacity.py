@@ -1,8 +1,8 @@
 """Capacity at preview: the rollout's peak pods must fit the namespace's ResourceQuota and the nodes.
 
 At the peak of a rolling update the server runs `replicas + maxSurge` pods (maxUnavailable is 0), next to
-the stack's Prometheus and Alertmanager. When those requests do not fit, the cluster finds out mid-rollout:
-the surge pod stays Pending and the update hangs until its timeout. Checked against what the API server says
+the stack's reverse proxy pods, Prometheus and Alertmanager. When those requests do not fit, the cluster finds out
+mid-rollout: the surge pod stays Pending and the update hangs until its timeout. Checked against what the API server says
 before anything is registered, so `pulumi preview` (and the preview `pulumi up` runs first) fails instead,
 with the numbers. Pods of other namespaces hold their requests on the nodes; the stack's own namespace is
 replaced by the plan (its running pods are the ones the rollout replaces).
@@ -12,11 +12,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Optional
 
+from infra import kubernetes_proxy as kube_proxy
 from infra.config import StackConfig, StackConfigError
 from infra.container import cpus, memory_bytes
 from infra.kube_api import KubeApi, KubeApiError
-from infra.kubernetes import MAX_SURGE
 from infra.monitoring import POD_CPU_LIMIT, POD_CPU_REQUEST, POD_MEMORY
+from infra.rollout import MAX_SURGE
 
 # Taints a pod without tolerations never lands on (a cordoned, NotReady or KWOK-only node).
 _REPELLING = {"NoSchedule", "NoExecute"}
@@ -62,6 +63,13 @@ def peak_pods(cfg: StackConfig) -> tuple[list[Pod], str]:
     server = Pod("server", _milli(work.cpu), memory_bytes(work.memory), _milli(work.cpu), memory_bytes(work.memory))
     pods = [server] * (replicas + MAX_SURGE)
     how = f"{replicas + MAX_SURGE} server pods (replicas {replicas} + maxSurge {MAX_SURGE}) of cpu {work.cpu}, memory {work.memory}"
+    if kube.proxy.enabled:
+        # A model rollout leaves the proxy pods as they are: they run, they do not surge.
+        proxy = Pod("proxy", _milli(kube_proxy.CPU_REQUEST), memory_bytes(kube_proxy.MEMORY),
+                    _milli(kube_proxy.CPU_LIMIT), memory_bytes(kube_proxy.MEMORY))
+        pods += [proxy] * kube.proxy.replicas
+        how += (f", {kube.proxy.replicas} reverse proxy pods (cpu {kube_proxy.CPU_REQUEST}, memory {kube_proxy.MEMORY}"
+                f" each)")
     if cfg.monitoring.enabled and not cfg.monitoring.operator:
         pods += [Pod(name, _milli(POD_CPU_REQUEST), memory_bytes(POD_MEMORY), _milli(POD_CPU_LIMIT), memory_bytes(POD_MEMORY))
                  for name in ("prometheus", "alertmanager")]

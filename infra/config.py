@@ -84,8 +84,9 @@ class WorkloadConfig(Section):
     cpu: Quantity = "1"
     memory: Quantity = "512Mi"
     auth_token: Optional[SecretStr] = None
-    # docker: the reverse proxy's image (toolchain/images.sh builds it), and how long `up` waits for a new server
-    # container to become healthy before it fails (the old one keeps serving).
+    # The reverse proxy's image (toolchain/images.sh builds it; on Kubernetes the program pushes it to the stack's
+    # registry), and (docker) how long `up` waits for a new server container to become healthy before it fails (the
+    # old one keeps serving).
     proxy_image: str = "modelship/haproxy:2.6"
     ready_timeout_seconds: int = Field(120, ge=5, le=3600)
 
@@ -120,6 +121,15 @@ class ServiceConfig(Section):
     host: str = "127.0.0.1"
 
 
+class ProxyConfig(Section):
+    """The reverse proxy (HAProxy, as on Docker) between the stack's Service and the server pods: it sends again,
+    to another pod, a request that a crashed or stopping pod refused, which kube-proxy cannot. Off: the Service
+    selects the server pods directly (an ingress controller that retries does the same job)."""
+
+    enabled: bool = True
+    replicas: int = Field(2, ge=1, le=10)
+
+
 class KubernetesConfig(Section):
     namespace: str = Field("modelship", pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", max_length=63)
     kubeconfig: Optional[str] = None
@@ -127,6 +137,7 @@ class KubernetesConfig(Section):
     hpa: HpaConfig = HpaConfig()
     pdb: PdbConfig = PdbConfig()
     ingress: IngressConfig = IngressConfig()
+    proxy: ProxyConfig = ProxyConfig()
 
 
 class SloConfig(Section):

@@ -1,4 +1,5 @@
-"""The Kubernetes target: namespace, Deployment by digest, Service, HPA, PDB and an optional Ingress."""
+"""The Kubernetes target: namespace, Deployment by digest, the reverse proxy in front of it, Service, HPA, PDB and an
+optional Ingress."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -10,23 +11,13 @@ import pulumi_kubernetes as k8s
 from infra.config import KubernetesConfig, WorkloadConfig
 from infra.container import NON_ROOT_USER, READY_PATH
 from infra.image import image_version
+from infra.kubernetes_proxy import KubernetesProxy, KubernetesProxyArgs
 from infra.registry import Registry
+from infra.rollout import REVISION_HISTORY_LIMIT, ROLLOUT_COMPLETE, keep_serving_while_leaving, rolling_update, spread
 
 APP = "modelship-server"
-# How long a terminating server pod keeps serving before it is sent SIGTERM (see `_container`).
-PRE_STOP_SECONDS = 5
-# A rollout's extra pod: replicas + MAX_SURGE pods run at its peak (infra/capacity.py checks they fit).
-MAX_SURGE = 1
-# What `up` waits for on a Deployment, in place of the provider's own await: the controller has seen the current
-# generation (the provider checks status.observedGeneration before any waitFor condition) and calls its rollout
-# complete, which means every replica runs the new template and is available and no old pod is left. The provider's
-# own await reads the conditions without that check and takes a ReplicaSet that asks for no pod as ready: a rollback
-# returned before any pod of it was Ready (CI saw it, and once an image that never turns ready passing `up`).
-# The condition alone is not enough either: a rollback that scales an old ReplicaSet up again leaves the previous
-# rollout's "complete" standing until a new pod is Ready, so no old ReplicaSet is kept, and every rollout, a rollback
-# too (git revert, then `up`), starts a new ReplicaSet, which resets the condition at once.
-REVISION_HISTORY_LIMIT = 0
-ROLLOUT_COMPLETE = {"pulumi.com/waitFor": 'jsonpath={.status.conditions[?(@.type=="Progressing")].reason}=NewReplicaSetAvailable'}
+# The headless Service naming every ready server pod (one DNS A record each): Prometheus finds the pods through it.
+PODS_SERVICE = f"{APP}-pods"
 
 
 @dataclass(frozen=True)
@@ -44,8 +35,9 @@ def _http(path: str) -> k8s.core.v1.HTTPGetActionArgs:
 
 class KubernetesWorkload(pulumi.ComponentResource):
     """`endpoint` is the Service's URL: in-cluster, or `http://<service.host>:<nodePort>` for a NodePort (or the
-    Ingress URL when one is enabled); `namespace`, `selector` (the server pods' labels), `provider` and
-    `pull_secrets` (for the stack's registry) are what monitoring attaches to."""
+    Ingress URL when one is enabled); `namespace` (where the headless Service `PODS_SERVICE` names the server pods),
+    `provider` and `pull_secrets` (for the stack's registry) are what monitoring attaches to; `selector`: the
+    server pods' labels."""
 
     endpoint: pulumi.Output[str]
     namespace: pulumi.Output[str]
@@ -78,16 +70,33 @@ class KubernetesWorkload(pulumi.ComponentResource):
         env, secrets = self._auth_env(args.workload)
         self.pull_secrets = self._pull_secrets(args.registry)
         self.deployment = self._deployment(args, self._container(args, env), self.pull_secrets, secrets)
+        # Made by the Monitoring component before the stack's Service could select the proxy pods instead (a
+        # ServiceMonitor selects this one now): the alias keeps the same object.
+        moved = pulumi.Alias(name="monitoring-pods", parent=pulumi.create_urn("monitoring", "modelship:infra:Monitoring"))
+        k8s.core.v1.Service(
+            f"{name}-pods",
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=PODS_SERVICE, namespace=self.namespace,
+                                                labels={**self._labels, "app.kubernetes.io/name": PODS_SERVICE}),
+            spec=k8s.core.v1.ServiceSpecArgs(
+                cluster_ip="None",
+                selector=self.selector,
+                ports=[k8s.core.v1.ServicePortArgs(name="http", port=args.workload.port, target_port="http")],
+            ),
+            opts=pulumi.ResourceOptions.merge(self._child, pulumi.ResourceOptions(aliases=[moved])),
+        )
+        # The Service sends requests to the proxy pods once they run (its selector moves to them on the first `up`
+        # with the proxy), or straight to the server pods without one.
+        front = self._proxy(args) if kube.proxy.enabled else None
         service = kube.service
         self.service = k8s.core.v1.Service(
             f"{name}-service",
             metadata=self._meta,
             spec=k8s.core.v1.ServiceSpecArgs(
                 type=service.type,
-                selector=self.selector,
+                selector=front.selector if front else self.selector,
                 ports=[k8s.core.v1.ServicePortArgs(name="http", port=80, target_port="http", node_port=service.node_port)],
             ),
-            opts=self._child,
+            opts=pulumi.ResourceOptions.merge(self._child, pulumi.ResourceOptions(depends_on=[front] if front else [])),
         )
         if kube.hpa.enabled:
             self._autoscaler(kube)
@@ -109,6 +118,16 @@ class KubernetesWorkload(pulumi.ComponentResource):
             self._ingress(kube)
             self.endpoint = pulumi.Output.from_input(f"http://{kube.ingress.host}")
         self.register_outputs({"endpoint": self.endpoint, "namespace": self.namespace})
+
+    def _proxy(self, args: KubernetesWorkloadArgs) -> KubernetesProxy:
+        """Made once the first servers serve (so the endpoint answers when `up` returns); a dependency orders
+        creation, it never replaces the proxy on a model update."""
+        return KubernetesProxy(f"{self._name}-proxy", KubernetesProxyArgs(
+            namespace=self.namespace, image=args.workload.proxy_image, registry=args.registry,
+            pull_secrets=self.pull_secrets, backend_selector=self.selector, backend_port=args.workload.port,
+            replicas=args.kubernetes.proxy.replicas,
+            labels={k: v for k, v in self._labels.items() if k != "app.kubernetes.io/name"},
+        ), opts=pulumi.ResourceOptions(parent=self, provider=self.provider, depends_on=[self.deployment]))
 
     def _auth_env(self, work: WorkloadConfig) -> tuple[list[k8s.core.v1.EnvVarArgs], list[pulumi.Resource]]:
         """The server's environment, and the Secret the bearer token is read from (the Deployment waits for it)."""
@@ -174,10 +193,7 @@ class KubernetesWorkload(pulumi.ComponentResource):
                 capabilities=k8s.core.v1.CapabilitiesArgs(drop=["ALL"]),
             ),
             volume_mounts=[k8s.core.v1.VolumeMountArgs(name="tmp", mount_path="/tmp")],
-            # A terminating pod leaves the Service's endpoints at once, but every node's kube-proxy takes a moment
-            # to drop it: it keeps serving meanwhile, so a rollout, drain or scale-down loses no request.
-            lifecycle=k8s.core.v1.LifecycleArgs(pre_stop=k8s.core.v1.LifecycleHandlerArgs(
-                sleep=k8s.core.v1.SleepActionArgs(seconds=PRE_STOP_SECONDS))),
+            lifecycle=keep_serving_while_leaving(),
         )
 
     def _deployment(self, args: KubernetesWorkloadArgs, container: k8s.core.v1.ContainerArgs,
@@ -193,16 +209,13 @@ class KubernetesWorkload(pulumi.ComponentResource):
                 replicas=None if args.kubernetes.hpa.enabled else args.workload.replicas,
                 revision_history_limit=REVISION_HISTORY_LIMIT,
                 selector=k8s.meta.v1.LabelSelectorArgs(match_labels=self.selector),
-                strategy=k8s.apps.v1.DeploymentStrategyArgs(
-                    type="RollingUpdate",
-                    rolling_update=k8s.apps.v1.RollingUpdateDeploymentArgs(max_unavailable=0, max_surge=MAX_SURGE),
-                ),
+                strategy=rolling_update(),
                 template=k8s.core.v1.PodTemplateSpecArgs(
                     metadata=k8s.meta.v1.ObjectMetaArgs(labels=pod_labels, annotations=args.annotations),
                     spec=k8s.core.v1.PodSpecArgs(
                         containers=[container],
                         image_pull_secrets=pull_secrets,
-                        topology_spread_constraints=[self._spread()],
+                        topology_spread_constraints=[spread(self.selector)],
                         security_context=k8s.core.v1.PodSecurityContextArgs(
                             run_as_non_root=True, run_as_user=uid, fs_group=gid,
                             seccomp_profile=k8s.core.v1.SeccompProfileArgs(type="RuntimeDefault"),
@@ -213,19 +226,6 @@ class KubernetesWorkload(pulumi.ComponentResource):
                 ),
             ),
             opts=pulumi.ResourceOptions.merge(self._child, pulumi.ResourceOptions(depends_on=depends)),
-        )
-
-    def _spread(self) -> k8s.core.v1.TopologySpreadConstraintArgs:
-        """Replicas on different nodes, so that losing or draining one node leaves the others serving. Each
-        ReplicaSet spreads on its own (pod-template-hash), and a cordoned or NotReady node, whose taint the pods
-        do not tolerate, is no domain to balance against: a drain can move its pod to the remaining node."""
-        return k8s.core.v1.TopologySpreadConstraintArgs(
-            max_skew=1,
-            topology_key="kubernetes.io/hostname",
-            when_unsatisfiable="DoNotSchedule",
-            label_selector=k8s.meta.v1.LabelSelectorArgs(match_labels=self.selector),
-            match_label_keys=["pod-template-hash"],
-            node_taints_policy="Honor",
         )
 
     def _autoscaler(self, kube: KubernetesConfig) -> None:

@@ -4,7 +4,7 @@
   into the containers before they start (a changed rule replaces the container, so what runs is what was
   previewed).
 - kubernetes: a Prometheus and an Alertmanager Deployment fed by ConfigMaps, scraping every server pod
-  through a headless Service; or, when the cluster runs the Prometheus Operator, a `ServiceMonitor`
+  through the workload's headless Service; or, when the cluster runs the Prometheus Operator, a `ServiceMonitor`
   and a `PrometheusRule` for the cluster's own Prometheus instead.
 Both publish the Grafana dashboard as the `dashboard` output (and, on Kubernetes, as a ConfigMap that
 Grafana's dashboard sidecar picks up).
@@ -22,20 +22,20 @@ from infra import docker_engine
 from infra.config import StackConfig
 from infra.container import MODEL_ALIAS, memory_bytes
 from infra.image import pushed_image
-from infra.kubernetes import APP, REVISION_HISTORY_LIMIT, ROLLOUT_COMPLETE
+from infra.kubernetes import APP, PODS_SERVICE
+from infra.kubernetes_proxy import PROXY_PODS_SERVICE
 from infra.proxy import METRICS_PORT as PROXY_METRICS_PORT, PROXY_ALIAS
 from infra.registry import Registry
+from infra.rollout import REVISION_HISTORY_LIMIT, ROLLOUT_COMPLETE
 from model.report import Task
 from monitoring import Drift, DnsTargets, MonitoringSpec, Slo, StaticTargets, Traffic, render
 from monitoring.bundle import ALERTMANAGER_FILE, PROMETHEUS_FILE
 from monitoring.prometheus import RULES_FILE
 from monitoring.rules import rule_file
-from monitoring.spec import Alerting
+from monitoring.spec import Alerting, Targets
 
 PROMETHEUS_PORT = 9090
 ALERTMANAGER_PORT = 9093
-# The headless Service naming every ready server pod (one DNS A record each).
-PODS_SERVICE = f"{APP}-pods"
 NOBODY = 65534  # the monitoring images run as nobody
 # What each of the Prometheus and Alertmanager pods asks for (infra/capacity.py counts them).
 POD_CPU_REQUEST, POD_CPU_LIMIT, POD_MEMORY = "100m", "1", "512Mi"
@@ -55,6 +55,11 @@ def pod_targets(namespace: str, port: int) -> DnsTargets:
     return DnsTargets(names=[f"{PODS_SERVICE}.{namespace}.svc.cluster.local"], port=port)
 
 
+def proxy_pod_targets(namespace: str) -> DnsTargets:
+    """Each reverse proxy pod on its own (their counters are per pod)."""
+    return DnsTargets(names=[f"{PROXY_PODS_SERVICE}.{namespace}.svc.cluster.local"], port=PROXY_METRICS_PORT)
+
+
 @dataclass(frozen=True)
 class MonitoringArgs:
     target: Literal["docker", "kubernetes"]
@@ -66,10 +71,8 @@ class MonitoringArgs:
     network_name: Optional[pulumi.Input[str]] = None
     prometheus_port: Optional[int] = PROMETHEUS_PORT
     alertmanager_port: Optional[int] = None
-    # kubernetes: where the workload runs and the labels selecting its pods and Service.
+    # kubernetes: where the workload runs (its headless Service PODS_SERVICE names the server pods).
     namespace: Optional[pulumi.Input[str]] = None
-    workload_selector: dict[str, str] = field(default_factory=dict)
-    workload_port: int = 8080
     provider: Optional[k8s.Provider] = None
     # kubernetes: the registry the nodes pull from; the local monitoring images are pushed there and run by
     # digest, with the workload's pull secrets.
@@ -86,8 +89,8 @@ class MonitoringArgs:
     def __post_init__(self) -> None:
         if self.target == "docker" and self.network_name is None:
             raise ValueError("MonitoringArgs: the docker target needs network_name (the workload's network)")
-        if self.target == "kubernetes" and (self.namespace is None or not self.workload_selector):
-            raise ValueError("MonitoringArgs: the kubernetes target needs namespace and workload_selector")
+        if self.target == "kubernetes" and self.namespace is None:
+            raise ValueError("MonitoringArgs: the kubernetes target needs the workload's namespace")
         if self.target == "kubernetes" and not self.operator and self.registry is None:
             raise ValueError("MonitoringArgs: the kubernetes target's own Prometheus needs the registry its nodes pull from")
 
@@ -100,7 +103,6 @@ def monitoring_args(
     task: Task,
     network_name: Optional[pulumi.Input[str]] = None,
     namespace: Optional[pulumi.Input[str]] = None,
-    workload_selector: Optional[dict[str, str]] = None,
     provider: Optional[k8s.Provider] = None,
     registry: Optional[Registry] = None,
     pull_secrets: Optional[list[k8s.core.v1.LocalObjectReferenceArgs]] = None,
@@ -111,11 +113,11 @@ def monitoring_args(
     node_port_host = service.host if cfg.target == "kubernetes" and service.type == "NodePort" else None
     if cfg.target == "docker":
         targets = container_targets(port)
-        proxy: Optional[StaticTargets] = proxy_targets()
+        proxy: Optional[Targets] = proxy_targets()
         alertmanagers = [f"alertmanager:{ALERTMANAGER_PORT}"]
     else:
         targets = pod_targets(cfg.kubernetes.namespace, port)
-        proxy = None
+        proxy = proxy_pod_targets(cfg.kubernetes.namespace) if cfg.kubernetes.proxy.enabled else None
         alertmanagers = [f"alertmanager.{cfg.kubernetes.namespace}.svc:{ALERTMANAGER_PORT}"]
     spec = MonitoringSpec(
         environment=stack,
@@ -142,8 +144,6 @@ def monitoring_args(
         prometheus_port=mon.prometheus_port,
         alertmanager_port=mon.alertmanager_port,
         namespace=namespace,
-        workload_selector=workload_selector or {},
-        workload_port=port,
         provider=provider,
         registry=registry,
         pull_secrets=pull_secrets,
@@ -240,16 +240,6 @@ class Monitoring(pulumi.ComponentResource):
     def _kubernetes(self, name: str, args: MonitoringArgs) -> pulumi.Output[str]:
         child = self._child(args)
         files = self.bundle.files()
-        k8s.core.v1.Service(
-            f"{name}-pods",
-            metadata=k8s.meta.v1.ObjectMetaArgs(name=PODS_SERVICE, namespace=args.namespace, labels=self._labels(PODS_SERVICE)),
-            spec=k8s.core.v1.ServiceSpecArgs(
-                cluster_ip="None",
-                selector=args.workload_selector,
-                ports=[k8s.core.v1.ServicePortArgs(name="http", port=args.workload_port, target_port="http")],
-            ),
-            opts=child,
-        )
         prometheus = self._kubernetes_server(
             f"{name}-prometheus", args, "prometheus", args.prometheus_image, PROMETHEUS_PORT, "/etc/prometheus",
             {PROMETHEUS_FILE: files[PROMETHEUS_FILE], RULES_FILE: files[RULES_FILE]},
@@ -348,7 +338,8 @@ class Monitoring(pulumi.ComponentResource):
             kind="ServiceMonitor",
             metadata=k8s.meta.v1.ObjectMetaArgs(name=APP, namespace=args.namespace, labels=labels),
             spec={
-                "selector": {"matchLabels": args.workload_selector},
+                # The workload's headless Service: one endpoint per ready server pod.
+                "selector": {"matchLabels": {"app.kubernetes.io/name": PODS_SERVICE}},
                 "endpoints": [{
                     "port": "http",
                     "path": "/metrics",

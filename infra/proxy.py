@@ -1,5 +1,7 @@
-"""The Docker target's front door: an HAProxy container that owns the stack's host port and spreads requests over
-the model server containers on the stack's network.
+"""The front door: HAProxy in front of the model servers. On Docker, a container that owns the stack's host port
+and spreads requests over the model server containers on the stack's network; on Kubernetes, pods behind the
+stack's Service that send every request on to the server pods' Service and retry what a crashed pod refused
+(infra/kubernetes_proxy.py makes them; `service_proxy_config` is their configuration).
 
 It finds the servers by their network alias (`model`, Docker's embedded DNS answers one address per container)
 and sends a request only to a server whose readiness route answers 200 (its own active health check). So its
@@ -35,26 +37,15 @@ DOCKER_DNS = "127.0.0.11:53"
 SLOTS = 2 * 100 + 1
 
 
-def haproxy_config(backend_alias: str, backend_port: int, ready_path: str) -> str:
-    """The proxy's configuration: servers found by `backend_alias` on the network, checked on `ready_path`."""
-    return f"""\
+_GLOBAL = """\
 # Written by infra/proxy.py.
 global
     log stdout format raw local0 warning
     # Reload (SIGUSR2) or stop (SIGUSR1): a worker with connections left is stopped after this.
     hard-stop-after 30s
+"""
 
-resolvers docker
-    nameserver docker {DOCKER_DNS}
-    accepted_payload_size 8192
-    # A new container is found within about half a second of joining the network.
-    timeout resolve 500ms
-    timeout retry 500ms
-    resolve_retries 2
-    hold valid 1s
-    hold nx 1s
-    hold obsolete 1s
-
+_DEFAULTS = """\
 defaults
     mode http
     # Only requests that failed are logged (as errors; the global level drops the others).
@@ -68,13 +59,9 @@ defaults
     timeout client 65s
     timeout server 65s
     timeout http-keep-alive 5s
-    timeout check 2s
-    # A request that found no server (refused: it is stopping) or an empty answer (a reused idle connection that
-    # the server closed) is sent again, each time to another server: no client sees it.
-    retries 3
-    retry-on conn-failure empty-response
-    option redispatch 1
+"""
 
+_FRONTENDS = f"""\
 frontend model
     bind :{PROXY_PORT}
     default_backend servers
@@ -82,7 +69,33 @@ frontend model
 frontend metrics
     bind :{METRICS_PORT}
     http-request use-service prometheus-exporter if {{ path /metrics }}
+"""
 
+
+def haproxy_config(backend_alias: str, backend_port: int, ready_path: str) -> str:
+    """The Docker target's configuration: servers found by `backend_alias` on the network, checked on `ready_path`."""
+    return f"""\
+{_GLOBAL}
+resolvers docker
+    nameserver docker {DOCKER_DNS}
+    accepted_payload_size 8192
+    # A new container is found within about half a second of joining the network.
+    timeout resolve 500ms
+    timeout retry 500ms
+    resolve_retries 2
+    hold valid 1s
+    hold nx 1s
+    hold obsolete 1s
+
+{_DEFAULTS}\
+    timeout check 2s
+    # A request that found no server (refused: it is stopping) or an empty answer (a reused idle connection that
+    # the server closed) is sent again, each time to another server: no client sees it.
+    retries 3
+    retry-on conn-failure empty-response
+    option redispatch 1
+
+{_FRONTENDS}
 backend servers
     balance leastconn
     option httpchk GET {ready_path}
@@ -90,6 +103,27 @@ backend servers
     # pool-purge-delay: idle server connections are closed before the server's own 5 s keep-alive limit does.
     default-server check inter 500ms fall 2 rise 1 resolvers docker resolve-prefer ipv4 init-addr none pool-purge-delay 2s
     server-template model 1-{SLOTS} {backend_alias}:{backend_port}
+"""
+
+
+def service_proxy_config(service_ip: str, service_port: int) -> str:
+    """The Kubernetes target's configuration: every request to a Service's virtual IP, where kube-proxy picks a
+    ready server pod for each connection, as it would for a client. The pods' readiness, and who serves during a
+    rollout, stay kube-proxy's; what the proxy adds is the retry kube-proxy cannot make."""
+    return f"""\
+{_GLOBAL}
+{_DEFAULTS}\
+    # A request whose connection was refused (a crashed pod stays in kube-proxy's rules for about a second) or
+    # that lost its server before any answer is sent again, each time after min(timeout connect, 1 s): by then
+    # kube-proxy sends it to another pod. (HAProxy keeps the request to resend it, up to its 16 kB buffer.)
+    retries 3
+    retry-on conn-failure empty-response
+
+{_FRONTENDS}
+backend servers
+    # A new connection for every request: kube-proxy spreads them over the pods.
+    option http-server-close
+    server service {service_ip}:{service_port}
 """
 
 

@@ -3,23 +3,23 @@ from __future__ import annotations
 
 from typing import Any
 
-from monitoring.spec import MonitoringSpec, StaticTargets
+from monitoring.spec import MonitoringSpec, StaticTargets, Targets
 
 RULES_FILE = "rules.yml"
 METRICS_PATH = "/metrics"
 
 
+def _discovery(targets: Targets) -> dict[str, Any]:
+    if isinstance(targets, StaticTargets):
+        return {"static_configs": [{"targets": list(targets.addresses)}]}
+    return {"dns_sd_configs": [
+        {"names": list(targets.names), "type": "A", "port": targets.port, "refresh_interval": targets.refresh_interval}
+    ]}
+
+
 def scrape_config(spec: MonitoringSpec) -> dict[str, Any]:
     """The scrape job for the model server (also what a `ServiceMonitor` replaces under the Operator)."""
-    targets = spec.targets
-    job: dict[str, Any] = {"job_name": spec.job, "metrics_path": METRICS_PATH}
-    if isinstance(targets, StaticTargets):
-        job["static_configs"] = [{"targets": list(targets.addresses)}]
-    else:
-        job["dns_sd_configs"] = [
-            {"names": list(targets.names), "type": "A", "port": targets.port, "refresh_interval": targets.refresh_interval}
-        ]
-    return job
+    return {"job_name": spec.job, "metrics_path": METRICS_PATH, **_discovery(spec.targets)}
 
 
 def prometheus_config(spec: MonitoringSpec, self_address: str = "localhost:9090") -> dict[str, Any]:
@@ -50,5 +50,5 @@ def proxy_scrape_configs(spec: MonitoringSpec) -> list[dict[str, Any]]:
         "job_name": spec.proxy_job,
         "metrics_path": METRICS_PATH,
         "params": {"scope": ["global", "frontend", "backend"]},
-        "static_configs": [{"targets": list(spec.proxy_targets.addresses)}],
+        **_discovery(spec.proxy_targets),
     }]

@@ -112,9 +112,9 @@ class MonitoringSpec(_Model):
     task: Task = DEFAULT_TASK
     targets: Targets
     job: LabelName = "modelship"
-    # The reverse proxy in front of the servers (docker target), scraped as its own job: requests per status,
-    # retries, redispatches, servers up per backend.
-    proxy_targets: Optional[StaticTargets] = None
+    # The reverse proxy in front of the servers, scraped as its own job: requests per status, retries,
+    # redispatches, servers up per backend.
+    proxy_targets: Optional[Targets] = None
     # A label value (Prometheus job names may hold dashes), not a label name like `job`'s own type says.
     proxy_job: str = Field("modelship-proxy", pattern=r"^[a-zA-Z0-9_.-]+$")
     # Route templates (anchored regex) that the service alerts measure: inference, not probes or scrapes.

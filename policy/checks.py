@@ -4,8 +4,9 @@
 declares. An input not yet known at preview raises inside pulumi-policy, which then skips that resource.
 
 The gate and digest rules are about the model being served. The monitoring component's Prometheus and
-Alertmanager are third-party images with no gate and, built locally offline, no registry digest; they are
-told apart by their URN (children of `modelship:infra:Monitoring`), not by a label they could forget.
+Alertmanager and the Kubernetes target's reverse proxy are third-party images with no gate; they are told apart
+by their URN (children of `modelship:infra:Monitoring` or `modelship:infra:KubernetesProxy`), not by a label they
+could forget.
 """
 from __future__ import annotations
 
@@ -19,15 +20,16 @@ BUILT_IMAGE = "docker-build:index:Image"
 CONTAINER = "docker:index/container:Container"
 PULLED_IMAGE = "docker:index/remoteImage:RemoteImage"
 DEPLOYMENT = "kubernetes:apps/v1:Deployment"
-MONITORING = "modelship:infra:Monitoring"
+# The components whose images are not the model server.
+THIRD_PARTY = ("modelship:infra:Monitoring", "modelship:infra:KubernetesProxy")
 
 Rule = Callable[[str, str, Mapping[str, Any]], list[str]]
 
 
 def serving(urn: str) -> bool:
-    """Everything but the monitoring component's children: `urn:pulumi:<stack>::<project>::<parent types$type>::<name>`."""
+    """Everything but the third-party components' children: `urn:pulumi:<stack>::<project>::<parent types$type>::<name>`."""
     qualified_type = urn.split("::")[2] if urn.count("::") >= 3 else ""
-    return f"{MONITORING}$" not in qualified_type
+    return not any(f"{component}$" in qualified_type for component in THIRD_PARTY)
 
 
 def _known(value: Any) -> bool:

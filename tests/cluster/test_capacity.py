@@ -66,10 +66,11 @@ def test_the_namespaces_resource_quota_is_checked(cluster: Cluster, namespace: s
     with pytest.raises(capacity.CapacityError) as err:
         capacity.check(stack_config(config(cluster, namespace, "100m", "128Mi")), "k8s-capacity")
     message = str(err.value)
-    # 3 server pods of 100m + Prometheus and Alertmanager at 100m each; 3 x 128Mi + 2 x 512Mi of limits; 5 pods.
-    assert "ResourceQuota 'small' allows requests.cpu 400m; the peak needs 500m" in message, message
-    assert "ResourceQuota 'small' allows limits.memory 1Gi; the peak needs 1408Mi" in message, message
-    assert "ResourceQuota 'small' allows pods 4; the peak needs 5" in message, message
+    # 3 server pods of 100m + 2 reverse proxy pods at 50m + Prometheus and Alertmanager at 100m each;
+    # 3 x 128Mi + 2 x 128Mi + 2 x 512Mi of limits; 7 pods.
+    assert "ResourceQuota 'small' allows requests.cpu 400m; the peak needs 600m" in message, message
+    assert "ResourceQuota 'small' allows limits.memory 1Gi; the peak needs 1664Mi" in message, message
+    assert "ResourceQuota 'small' allows pods 4; the peak needs 7" in message, message
 
 
 @pytest.fixture

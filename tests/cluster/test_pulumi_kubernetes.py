@@ -2,7 +2,8 @@
 real nodes (docs/cluster.md), with traffic from the host through the Service's NodePort on 127.0.0.1.
 
 A staging-like stack (kubernetes target, a promoted image pinned by digest, a bearer token, nothing built): `up`
-creates the workload and the provider awaits the rollout; the endpoint and the printed curl answer from the host;
+creates the workload and its reverse proxy (HAProxy pods the Service sends requests to) and the provider awaits the
+rollout; the endpoint and the printed curl answer from the host;
 the stack's own Prometheus, in the cluster, scrapes every server pod. Then, each under load from the host
 (at least 200 requests/s, every request on a new connection): a new model rolls out, a node is drained, a
 server container is SIGKILLed through the node's runtime, the HPA scales out on metrics-server's CPU figures
@@ -37,6 +38,7 @@ from tests.infra.registry import local_registry
 STACK = "k8s-serving"
 NAMESPACE = "modelship-k8s-serving"
 APP = "modelship-server"
+PROXY_APP = "modelship-proxy"
 REPLICAS = 2  # the HPA's minReplicas
 MAX_REPLICAS = 3
 # The paced load keeps the pods well below it; the HPA test lowers it so that the load from this machine (which
@@ -74,17 +76,18 @@ def images(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Serve
 
 def stack_config(cluster: Cluster, image: ServerImage, hpa_target: int = HPA_TARGET) -> dict[str, Any]:
     """Pulumi.staging.yaml's shape, pointed at the local cluster, with a promoted digest; a NodePort the API server
-    picks, and a short scale-down window so that the HPA test ends in minutes. 800m per server pod: one pod alone
-    (mid-drain) still serves the test's rate, the rollout's peak (3 pods and monitoring) fits the two nodes'
-    allocatable (the capacity check says so at preview), and the paced load keeps the HPA below its target
-    while flat-out load takes it above."""
+    picks, and a short scale-down window so that the HPA test ends in minutes. 750m per server pod: one pod alone
+    (mid-drain) still serves the test's rate; mid-drain the remaining node holds both servers, both proxy pods,
+    monitoring and the cluster's own (1,500m + 100m + 200m + 70m of its 2,000m); the rollout's peak fits the two
+    nodes (the capacity check says so at preview); and the paced load keeps the HPA below its target while
+    flat-out load takes it above."""
     return {
         "target": "kubernetes",
         "model": {"train": False},
         "image": {"build": False},
         "gate": {"thresholds": {"accuracy": 0.5, "f1_macro": 0.5}, "onFail": "fail"},
         "registry": {"kind": "external", "server": image.ref.split("/", 1)[0], "username": "modelship"},
-        "workload": {"replicas": REPLICAS, "port": 8080, "cpu": "800m", "memory": "256Mi"},
+        "workload": {"replicas": REPLICAS, "port": 8080, "cpu": "750m", "memory": "256Mi"},
         "kubernetes": {
             "namespace": NAMESPACE, "kubeconfig": str(cluster.kubeconfig), "service": {"type": "NodePort"},
             "hpa": {"minReplicas": REPLICAS, "maxReplicas": MAX_REPLICAS, "targetCpuPercent": hpa_target, "scaleDownSeconds": 15},
@@ -176,7 +179,7 @@ def firing(url: str, alert: str) -> bool:
 
 def through_the_service(endpoint: str, **pace: Any) -> Load:
     """Load from the host through the NodePort, a new connection per request so that kube-proxy spreads them over
-    every ready pod; enough threads that a slow answer (one pod left mid-drain) does not hold the rate down."""
+    the proxy pods (and they over the server pods); enough threads that a slow answer (one pod left mid-drain) does not hold the rate down."""
     return Load(endpoint, TOKEN, keep_alive=False, **({"rate": 250.0, "threads": 24} | pace))
 
 
@@ -211,6 +214,10 @@ def test_up_serves_the_promoted_image_from_the_host(staging: EngineStack, cluste
     hpa = cluster.get("hpa", APP, "-n", NAMESPACE)
     assert (hpa["spec"]["minReplicas"], hpa["spec"]["scaleTargetRef"]["name"]) == (REPLICAS, APP)
     assert cluster.get("pdb", APP, "-n", NAMESPACE)["spec"]["minAvailable"] == 1
+    # The Service sends requests to the reverse proxy's pods, one on each node, which send them to the servers.
+    proxies = [p for p in cluster.get("pods", "-n", NAMESPACE, "-l", f"app.kubernetes.io/name={PROXY_APP}")["items"] if ready(p)]
+    assert len({p["spec"]["nodeName"] for p in proxies}) == 2, f"proxy pods: {[p['spec']['nodeName'] for p in proxies]}"
+    assert cluster.get("service", APP, "-n", NAMESPACE)["spec"]["selector"]["app.kubernetes.io/name"] == PROXY_APP
 
     out = result.outputs
     endpoint = out["endpoint"].value
@@ -243,6 +250,14 @@ def test_prometheus_in_the_cluster_scrapes_every_server_pod(staging: EngineStack
         return {s["metric"]["instance"].rsplit(":", 1)[0] for s in series if s["metric"]["model_id"] == images["old"].model_id}
 
     eventually(lambda: scraped() == pod_ips, f"Prometheus scrapes {pod_ips} and reads the promoted model id", timeout=120)
+    # And each reverse proxy pod's exporter, which counts the requests it sent to the servers.
+    proxy_ips = {p["status"]["podIP"] for p in cluster.get("pods", "-n", NAMESPACE, "-l", f"app.kubernetes.io/name={PROXY_APP}")["items"]}
+
+    def proxies_scraped() -> set[str]:
+        series = prometheus_query(url, 'up{job="modelship-proxy"} == 1')
+        return {s["metric"]["instance"].rsplit(":", 1)[0] for s in series}
+
+    eventually(lambda: proxies_scraped() == proxy_ips, f"Prometheus scrapes the proxy pods {proxy_ips}", timeout=120)
     # The rules evaluate on these series: nothing fires on a healthy stack.
     assert not firing(url, "ModelEndpointDown")
 
@@ -290,7 +305,10 @@ def test_draining_a_node_under_load_loses_no_request(cluster: Cluster) -> None:
             rate_in = load.steady_rate()
             begun = time.monotonic()
             cluster.kubectl("drain", node, "--ignore-daemonsets", "--delete-emptydir-data", "--timeout=180s", timeout=200)
-            eventually(lambda: len(ready_nodes(cluster)) >= REPLICAS, f"{REPLICAS} ready replicas after the drain", timeout=120)
+            try:
+                eventually(lambda: len(ready_nodes(cluster)) >= REPLICAS, f"{REPLICAS} ready replicas after the drain", timeout=120)
+            except AssertionError as failed:
+                raise AssertionError(f"{failed}\n{cluster.pod_states(NAMESPACE, APP)}") from None
             drain_s = time.monotonic() - begun
             time.sleep(2)
     finally:
@@ -318,7 +336,7 @@ def kill_container(cluster: Cluster, node: str, container: str) -> None:
     assert done.returncode == 0, f"ctr could not kill {container} on {node}: {done.stderr}"
 
 
-def test_a_killed_server_container_is_restarted_and_losses_are_counted(cluster: Cluster) -> None:
+def test_a_killed_server_container_is_restarted_and_no_request_fails(cluster: Cluster) -> None:
     pod = server_pods(cluster)[0]
     name, node = pod["metadata"]["name"], pod["spec"]["nodeName"]
     restarts = pod["status"]["containerStatuses"][0]["restartCount"]
@@ -338,12 +356,10 @@ def test_a_killed_server_container_is_restarted_and_losses_are_counted(cluster: 
     MEASURED["SIGKILL of a server container"] = (f"ready again after {back_s:.1f} s; load: {rate_in:.0f} req/s going in, "
                                                  f"{load.tally.summary()}")
     assert rate_in >= MIN_RATE, f"the load going into the kill was {rate_in:.0f} req/s, below {MIN_RATE}"
-    # Requests in flight on the killed process, and those routed to it before its endpoint left kube-proxy's rules,
-    # fail (nothing in front of the pods retries them); the other replica serves the rest. Counted (the closing
-    # figure), and bounded to that window: none before the kill, none once the restarted server is ready again.
-    outside = [f.at_s for f in load.tally.failures if not killed_at <= f.at_s <= killed_at + back_s]
-    assert not outside, f"failures outside the kill's window ({killed_at:.1f}s..{killed_at + back_s:.1f}s): {load.tally.summary()}"
-    assert load.tally.ok > len(load.tally.failures), load.tally.summary()
+    # The requests the killed process refused or dropped, the reverse proxy sent again to the other replica
+    # (infra/kubernetes_proxy.py); without it, the ones kube-proxy routed to the pod in the second before its
+    # endpoint left the rules failed (docs/cluster.md has the figures).
+    assert_no_failure(load, f"the SIGKILL at {killed_at:.1f}s")
 
 
 def current_and_other(staging: EngineStack, images: dict[str, ServerImage]) -> tuple[ServerImage, ServerImage]:

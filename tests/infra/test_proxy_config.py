@@ -8,7 +8,7 @@ import pytest
 
 from infra.config import WorkloadConfig
 from infra.container import MODEL_ALIAS, READY_PATH
-from infra.proxy import SLOTS, haproxy_config
+from infra.proxy import SLOTS, haproxy_config, service_proxy_config
 
 IMAGE = WorkloadConfig().proxy_image
 
@@ -21,8 +21,10 @@ def check(config: str) -> subprocess.CompletedProcess:
                           input=config, capture_output=True, text=True, timeout=60)
 
 
-def test_haproxy_accepts_the_configuration_without_warnings():
-    done = check(haproxy_config(MODEL_ALIAS, 8080, READY_PATH))
+@pytest.mark.parametrize("config", [haproxy_config(MODEL_ALIAS, 8080, READY_PATH), service_proxy_config("10.96.0.7", 8080)],
+                         ids=["docker", "kubernetes"])
+def test_haproxy_accepts_the_configuration_without_warnings(config):
+    done = check(config)
     assert done.returncode == 0 and "Configuration file is valid" in done.stdout, done.stderr
     assert "WARNING" not in done.stderr and "ALERT" not in done.stderr, done.stderr
 
@@ -39,3 +41,11 @@ def test_the_servers_are_found_by_alias_checked_on_readiness_and_retried_elsewhe
     assert f"option httpchk GET {READY_PATH}" in config and "http-check expect status 200" in config
     assert "retry-on conn-failure empty-response" in config and "option redispatch 1" in config
     assert "nameserver docker 127.0.0.11:53" in config
+
+
+def test_on_kubernetes_every_request_goes_to_the_service_and_a_refused_one_is_sent_again():
+    config = service_proxy_config("10.96.0.7", 9000)
+    assert "server service 10.96.0.7:9000" in config and "option http-server-close" in config
+    assert "retry-on conn-failure empty-response" in config and "timeout connect 1s" in config
+    # kube-proxy decides which pod is ready: the proxy checks none itself.
+    assert "check" not in config.split("backend servers", 1)[1]

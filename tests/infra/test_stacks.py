@@ -5,6 +5,7 @@ no-op preview does), and the gate is model/'s own.
 """
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,6 +21,9 @@ import checks  # policy/checks.py: the pack's checks as plain functions
 
 BUILT = "docker-build:index:Image"
 DEPLOYMENT = "kubernetes:apps/v1:Deployment"
+SERVICE = "kubernetes:core/v1:Service"
+MONITORING = "modelship:infra:Monitoring::monitoring"
+PROXY = "modelship:infra:KubernetesProxy::server-proxy"
 PROMOTED_MODEL_ID = "0123456789ab" + "f" * 52
 PROMOTED_METRICS = {"accuracy": 0.97, "f1_macro": 0.97, "loss": 0.1}
 
@@ -215,24 +219,25 @@ class TestPromotedStacks:
         run = run_program(stack, promoted_config(stack, promoted), secret=("registry",))
         kinds = {r.type for r in run.resources}
         assert not any(t.startswith("docker:") for t in kinds)
-        # No model image is built: the only images are the local monitoring images copied to the registry.
+        # No model image is built: the only images are the local monitoring and proxy images copied to the registry.
         copied = run.of_type(BUILT)
-        assert sorted(r.name for r in copied) == ["monitoring-alertmanager-image", "monitoring-prometheus-image"]
-        assert all(r.parent.endswith("modelship:infra:Monitoring::monitoring") for r in copied)
+        assert sorted(r.name for r in copied) == ["monitoring-alertmanager-image", "monitoring-prometheus-image",
+                                                  "server-proxy-image"]
+        assert all(r.parent.endswith((MONITORING, PROXY)) for r in copied)
         assert all(r.inputs["dockerfile"]["inline"].startswith("FROM modelship/") for r in copied)
         for kind in ("core/v1:Namespace", "apps/v1:Deployment", "core/v1:Service",
                      "autoscaling/v2:HorizontalPodAutoscaler", "policy/v1:PodDisruptionBudget"):
             assert f"kubernetes:{kind}" in kinds
         for r in run.resources:
             if r.type.startswith("kubernetes:"):
-                assert r.parent.endswith(("modelship:infra:KubernetesWorkload::server", "modelship:infra:Monitoring::monitoring"))
+                assert r.parent.endswith(("modelship:infra:KubernetesWorkload::server", MONITORING, PROXY))
                 if r.type != "kubernetes:core/v1:Namespace":
                     assert "server-ns" in [short(d) for d in r.dependencies], r.name
 
     def test_monitoring_watches_the_workloads_pods_in_its_namespace(self, stack, promoted):
         run = run_program(stack, promoted_config(stack, promoted), secret=("registry",))
         namespace = stack_file(stack)["kubernetes"]["namespace"]
-        pods = next(r for r in run.of_type("kubernetes:core/v1:Service") if r.name == "monitoring-pods").inputs
+        pods = next(r for r in run.of_type("kubernetes:core/v1:Service") if r.name == "server-pods").inputs
         deployment = server_deployment(run)
         assert pods["metadata"]["namespace"] == namespace
         assert pods["spec"]["selector"] == deployment["spec"]["selector"]["matchLabels"]
@@ -246,6 +251,12 @@ class TestPromotedStacks:
         config = next(r for r in run.of_type("kubernetes:core/v1:ConfigMap") if r.name == "monitoring-prometheus-config")
         # Only prod expects traffic (monitoring.traffic.expected in Pulumi.prod.yaml).
         assert ("ModelNoTraffic" in config.inputs["data"]["rules.yml"]) is (stack == "prod")
+        # Each reverse proxy pod's exporter, through the proxy's own headless Service.
+        (proxy_job,) = [j for j in yaml.safe_load(config.inputs["data"]["prometheus.yml"])["scrape_configs"]
+                        if j["job_name"] == "modelship-proxy"]
+        assert proxy_job["dns_sd_configs"][0]["names"] == [f"modelship-proxy-pods.{namespace}.svc.cluster.local"]
+        proxy_pods = next(r for r in run.of_type(SERVICE) if r.name == "server-proxy-pods").inputs["spec"]
+        assert proxy_pods["clusterIP"] == "None" and proxy_pods["ports"][0]["port"] == 8405
 
     def test_deployment_serves_the_promoted_digest_safely(self, stack, promoted):
         run = run_program(stack, promoted_config(stack, promoted), secret=("registry",))
@@ -262,6 +273,36 @@ class TestPromotedStacks:
         assert spec["template"]["metadata"]["labels"]["app.kubernetes.io/version"] == "test"
         assert run.outputs["imageRef"] == promoted
         assert check_policies(run, stack) == []
+
+    def test_the_service_sends_requests_through_the_reverse_proxy_to_the_server_pods(self, stack, promoted):
+        run = run_program(stack, promoted_config(stack, promoted), secret=("registry",))
+        namespace = stack_file(stack)["kubernetes"]["namespace"]
+        services = {r.name: r for r in run.of_type(SERVICE)}
+        proxy = next(r for r in run.of_type(DEPLOYMENT) if r.name == "server-proxy-deployment")
+        proxy_pods = proxy.inputs["spec"]["selector"]["matchLabels"]
+        assert services["server-service"].inputs["spec"]["selector"] == proxy_pods
+        # The Service moves to the proxy pods only once they run; the proxy starts once the first servers serve.
+        assert "server-proxy-deployment" in [short(d) for d in services["server-service"].dependencies]
+        assert "server-deployment" in [short(d) for d in proxy.dependencies]
+        # The proxy sends every request to the server pods' own Service, by its virtual IP, and retries.
+        backend = services["server-proxy-backend"].inputs
+        assert backend["metadata"]["namespace"] == namespace and backend["spec"].get("clusterIP") != "None"
+        assert backend["spec"]["selector"] == server_deployment(run)["spec"]["selector"]["matchLabels"]
+        (config,) = [r for r in run.of_type("kubernetes:core/v1:ConfigMap") if r.name == "server-proxy-config"]
+        haproxy = config.inputs["data"]["haproxy.cfg"]
+        assert re.search(r"^    server service \S+:8080$", haproxy, re.M) and "retry-on conn-failure" in haproxy, haproxy
+        (pdb,) = [r for r in run.of_type("kubernetes:policy/v1:PodDisruptionBudget") if r.name == "server-proxy-pdb"]
+        assert pdb.inputs["spec"]["selector"]["matchLabels"] == proxy_pods
+        # The headless Service the proxy resolves names the server pods.
+        assert services["server-pods"].inputs["spec"]["selector"] == server_deployment(run)["spec"]["selector"]["matchLabels"]
+
+    def test_without_the_proxy_the_service_selects_the_server_pods(self, stack, promoted):
+        cfg = promoted_config(stack, promoted)
+        cfg["kubernetes"] = {**cfg["kubernetes"], "proxy": {"enabled": False}}
+        run = run_program(stack, cfg, secret=("registry",))
+        assert not [r for r in run.resources if PROXY in r.parent or r.name.startswith("server-proxy")]
+        service = next(r for r in run.of_type(SERVICE) if r.name == "server-service")
+        assert service.inputs["spec"]["selector"] == server_deployment(run)["spec"]["selector"]["matchLabels"]
 
     def test_metrics_below_this_stacks_thresholds_register_nothing(self, stack, promoted):
         run = Run()

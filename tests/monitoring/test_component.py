@@ -22,7 +22,6 @@ COMPONENT = "modelship:infra:Monitoring"
 DEPLOYMENT = "kubernetes:apps/v1:Deployment"
 CONFIG_MAP = "kubernetes:core/v1:ConfigMap"
 SERVICE = "kubernetes:core/v1:Service"
-SELECTOR = {"app.kubernetes.io/name": "modelship-server", "app.kubernetes.io/instance": "server"}
 BUILT = "docker-build:index:Image"
 
 
@@ -105,7 +104,7 @@ def external_registry() -> Registry:
 
 def kubernetes_args(**extra) -> MonitoringArgs:
     return MonitoringArgs(
-        target="kubernetes", spec=spec(pod_targets("modelship", 8080)), namespace="modelship", workload_selector=SELECTOR,
+        target="kubernetes", spec=spec(pod_targets("modelship", 8080)), namespace="modelship",
         registry=external_registry(), **extra
     )
 
@@ -119,18 +118,17 @@ class TestKubernetes:
     def test_deployments_config_maps_and_services_under_the_component(self, kubernetes_run):
         record, _ = kubernetes_run
         assert sorted(r.type for r in children_of(record, "monitoring")) == sorted(
-            [DEPLOYMENT] * 2 + [CONFIG_MAP] * 3 + [SERVICE] * 3 + [BUILT] * 2
+            [DEPLOYMENT] * 2 + [CONFIG_MAP] * 3 + [SERVICE] * 2 + [BUILT] * 2
         )
         # The local Prometheus and Alertmanager images, copied to the registry and run by digest from there.
         copied = {r.inputs["dockerfile"]["inline"]: r.inputs["tags"] for r in record.of_type(BUILT)}
         assert copied == {"FROM modelship/prometheus:2\n": ["registry.test:5000/modelship/prometheus:2"],
                           "FROM modelship/alertmanager:0\n": ["registry.test:5000/modelship/alertmanager:0"]}
 
-    def test_each_server_pod_is_a_target_through_a_headless_service(self, kubernetes_run):
+    def test_each_server_pod_is_a_target_through_the_workloads_headless_service(self, kubernetes_run):
         record, _ = kubernetes_run
-        services = {r.inputs["metadata"]["name"]: r.inputs for r in record.of_type(SERVICE)}
-        pods = services["modelship-server-pods"]["spec"]
-        assert pods["clusterIP"] == "None" and pods["selector"] == SELECTOR
+        # The workload declares the headless Service (infra/kubernetes.py); monitoring only resolves its name.
+        assert "modelship-server-pods" not in {r.inputs["metadata"]["name"] for r in record.of_type(SERVICE)}
         configs = {r.inputs["metadata"]["name"]: r.inputs["data"] for r in record.of_type(CONFIG_MAP)}
         scrape = yaml.safe_load(configs["prometheus-config"]["prometheus.yml"])["scrape_configs"][0]
         assert scrape["dns_sd_configs"][0]["names"] == ["modelship-server-pods.modelship.svc.cluster.local"]
@@ -175,7 +173,7 @@ class TestOperator:
         by_kind = {r.inputs.get("kind"): r.inputs for r in record.resources}
         monitor, rule = by_kind["ServiceMonitor"], by_kind["PrometheusRule"]
         assert monitor["metadata"]["labels"]["release"] == "prom" and rule["metadata"]["labels"]["release"] == "prom"
-        assert monitor["spec"]["selector"] == {"matchLabels": SELECTOR}
+        assert monitor["spec"]["selector"] == {"matchLabels": {"app.kubernetes.io/name": "modelship-server-pods"}}
         assert monitor["spec"]["endpoints"][0]["relabelings"] == [{"targetLabel": "job", "replacement": "modelship"}]
         alerts = {r["alert"] for r in rule["spec"]["groups"][0]["rules"] if "alert" in r}
         assert "ModelInputDrift" in alerts and "ModelInfoMismatch" in alerts
@@ -188,11 +186,14 @@ def test_args_from_each_stacks_config():
             raw = yaml.safe_load((ROOT / f"Pulumi.{stack}.yaml").read_text())["config"]
             cfg = StackConfig.model_validate({k.split(":", 1)[1]: v for k, v in raw.items()})
             args = monitoring_args(cfg, stack, MODEL_ID, task="multiclass", network_name="net",
-                                   namespace=cfg.kubernetes.namespace, workload_selector=SELECTOR, registry=registry)
+                                   namespace=cfg.kubernetes.namespace, registry=registry)
             assert args.target == cfg.target and args.spec.slo.availability == cfg.monitoring.slo.availability
             assert args.spec.traffic.expected is (stack == "prod")
             if cfg.target == "kubernetes":
                 assert args.spec.targets.names == [f"modelship-server-pods.{cfg.kubernetes.namespace}.svc.cluster.local"]
+                # Each reverse proxy pod, on its exporter's port.
+                proxies = args.spec.proxy_targets
+                assert (proxies.names, proxies.port) == ([f"modelship-proxy-pods.{cfg.kubernetes.namespace}.svc.cluster.local"], 8405)
             else:
                 assert (args.spec.targets.names, args.spec.targets.port) == (["model"], 8080)
                 assert args.spec.proxy_targets.addresses == ["proxy:8405"]
@@ -213,7 +214,7 @@ def test_args_carry_every_monitoring_key_of_the_config():
             "operatorLabels": {"release": "prom"},
         },
     })
-    args = monitoring_args(cfg, "staging", MODEL_ID, task="regression", namespace="modelship", workload_selector=SELECTOR)
+    args = monitoring_args(cfg, "staging", MODEL_ID, task="regression", namespace="modelship")
     drift = args.spec.drift
     assert (drift.window, drift.prediction_psi, drift.input_psi, drift.min_rows) == ("1h", 0.1, 0.25, 50)
     assert args.spec.task == "regression"
