@@ -287,7 +287,7 @@ def test_a_rollback_returns_once_the_previous_model_serves_on_every_pod(
     staging: EngineStack, cluster: Cluster, images: dict[str, ServerImage]
 ) -> None:
     """Back to the first image: the Deployment scales its first ReplicaSet up again from 0, which the provider's
-    own await took for ready at once (infra.kubernetes.ROLLOUT_COMPLETE). When `up` returns, only the first model
+    own await took for ready at once (infra.rollout.ROLLOUT_COMPLETE). When `up` returns, only the first model
     may answer; then forward again to the new one, for the tests after this one."""
     for image, answer in ((images["old"], FACTS["old"]), (images["new"], FACTS["new"])):
         with through_the_service(FACTS["endpoint"]) as load:
@@ -378,7 +378,7 @@ def test_an_image_that_never_turns_ready_fails_the_up_and_the_old_pods_keep_serv
     serving = answer_of(endpoint, TOKEN)
     with through_the_service(endpoint) as load, pytest.raises(auto.CommandError) as failed:
         deploy(staging, cluster, other, never_ready=True)
-    # The rollout's await gave up (infra.kubernetes.ROLLOUT_COMPLETE), not some other failure of the update.
+    # The rollout's await gave up (infra.rollout.ROLLOUT_COMPLETE), not some other failure of the update.
     assert "timed out waiting for the condition" in str(failed.value) and "Deployment" in str(failed.value), str(failed.value)[-2000:]
     MEASURED["never-ready rollout"] = f"load: {load.tally.summary()}"
     assert_no_failure(load, "the never-ready rollout")
