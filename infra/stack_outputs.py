@@ -5,13 +5,21 @@ import argparse
 import json
 import subprocess
 import sys
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
 from pathlib import Path
 from typing import Any, Optional
 
 from app.entry import Task
 from infra import ROOT
+from infra.container import READY_PATH
 from model.config import DEFAULT_TASK
 
+# How long `make up` waits for the endpoint it prints to answer: on Kubernetes, kube-proxy programs a Service made
+# at the end of an update (the stack's, once the proxy pods run) a moment after the engine has seen its endpoints.
+ANSWER_TIMEOUT_SECONDS = 30.0
 
 
 class StackOutputsError(RuntimeError):
@@ -53,6 +61,23 @@ def summary(outputs: dict[str, Any]) -> str:
     return "\n".join(f"{name + ':':<12}{value}" for name, value in rows if value)
 
 
+def unanswered(endpoint: str, timeout: float = ANSWER_TIMEOUT_SECONDS) -> Optional[str]:
+    """None once `endpoint`'s readiness route answers 200 (or when the endpoint is not on this machine's loopback,
+    such as an in-cluster name, which this machine may not reach); else what it last answered, after `timeout`."""
+    if urllib.parse.urlsplit(endpoint).hostname not in ("127.0.0.1", "localhost"):
+        return None
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with urllib.request.urlopen(f"{endpoint}{READY_PATH}", timeout=5):
+                return None
+        except (urllib.error.URLError, OSError) as err:
+            last = str(err)
+        if time.monotonic() > deadline:
+            return last
+        time.sleep(0.5)
+
+
 def main(argv: Optional[list[str]] = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m infra.stack_outputs", description=summary.__doc__.split("\n")[0])
     parser.add_argument("--stack", required=True)
@@ -63,6 +88,12 @@ def main(argv: Optional[list[str]] = None) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 1
     print(summary(outputs) or f"stack '{args.stack}' has no outputs yet: run `make up STACK={args.stack}`")
+    endpoint = outputs.get("endpoint")
+    if endpoint and (problem := unanswered(endpoint)):
+        print(f"error: the update succeeded, but {endpoint}{READY_PATH} did not answer within {ANSWER_TIMEOUT_SECONDS:.0f} s "
+              f"({problem}). See what runs: `docker ps` (docker target) or `kubectl get pods -n <namespace>`.",
+              file=sys.stderr)
+        return 1
     return 0
 
 
