@@ -2,9 +2,9 @@
 
 At the peak of a rolling update the server runs `replicas + maxSurge` pods (maxUnavailable is 0), next to
 the stack's reverse proxy pods, Prometheus and Alertmanager. When those requests do not fit, the cluster finds out
-mid-rollout: the surge pod stays Pending and the update hangs until its timeout. Checked against what the API server says
-before anything is registered, so `pulumi preview` (and the preview `pulumi up` runs first) fails instead,
-with the numbers. Pods of other namespaces hold their requests on the nodes; the stack's own namespace is
+mid-rollout: the surge pod stays Pending and the update hangs until its timeout. Checked against what the API
+server says before anything is registered, so `pulumi preview` (and the preview `pulumi up` runs first) fails
+instead, with the numbers. Pods of other namespaces hold their requests on the nodes; the stack's own namespace is
 replaced by the plan (its running pods are the ones the rollout replaces).
 """
 from __future__ import annotations

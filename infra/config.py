@@ -122,9 +122,10 @@ class ServiceConfig(Section):
 
 
 class ProxyConfig(Section):
-    """The reverse proxy (HAProxy, as on Docker) between the stack's Service and the server pods: it sends again,
-    to another pod, a request that a crashed or stopping pod refused, which kube-proxy cannot. Off: the Service
-    selects the server pods directly (an ingress controller that retries does the same job)."""
+    """The reverse proxy (HAProxy, as on Docker) between the stack's Service and the server pods: it sends again, a
+    second later, a request that a crashed pod refused, when kube-proxy sends it to another pod; kube-proxy alone
+    cannot retry. Off: the Service selects the server pods directly (an ingress controller that retries does the
+    same job)."""
 
     enabled: bool = True
     replicas: int = Field(2, ge=1, le=10)
