@@ -358,8 +358,9 @@ def test_a_killed_server_container_is_restarted_and_no_request_fails(cluster: Cl
     assert rate_in >= MIN_RATE, f"the load going into the kill was {rate_in:.0f} req/s, below {MIN_RATE}"
     # The requests the killed process refused or dropped, the reverse proxy sent again to the other replica
     # (infra/kubernetes_proxy.py); without it, the ones kube-proxy routed to the pod in the second before its
-    # endpoint left the rules failed (docs/cluster.md has the figures).
-    assert_no_failure(load, f"the SIGKILL at {killed_at:.1f}s")
+    # endpoint left the rules failed (docs/cluster.md has the figures). The resent requests wait a second or more and
+    # hold their threads meanwhile, so the rate over the whole loop dips; what goes in is checked above.
+    assert not load.tally.failures, f"the SIGKILL at {killed_at:.1f}s: {load.tally.summary()}"
 
 
 def current_and_other(staging: EngineStack, images: dict[str, ServerImage]) -> tuple[ServerImage, ServerImage]:
