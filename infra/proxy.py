@@ -114,11 +114,11 @@ def service_proxy_config(service_ip: str, service_port: int) -> str:
 {_GLOBAL}
 {_DEFAULTS}\
     # A request whose connection was refused (a crashed pod stays in kube-proxy's rules for about a second, longer
-    # on a loaded node) or that lost its server before any answer is sent again, each time after
-    # min(timeout connect, 1 s), for up to 5 s: by then kube-proxy sends it to another pod. (HAProxy keeps the
-    # request to resend it, up to its 16 kB buffer.)
+    # on a loaded node), or that lost its server before a whole response head came back (none, or a cut one: the
+    # client has been sent nothing yet), is sent again, each time after min(timeout connect, 1 s), for up to 5 s:
+    # by then kube-proxy sends it to another pod. (HAProxy keeps the request to resend it, up to its 16 kB buffer.)
     retries 5
-    retry-on conn-failure empty-response
+    retry-on conn-failure empty-response junk-response
 
 {_FRONTENDS}
 backend servers

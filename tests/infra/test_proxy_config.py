@@ -46,6 +46,6 @@ def test_the_servers_are_found_by_alias_checked_on_readiness_and_retried_elsewhe
 def test_on_kubernetes_every_request_goes_to_the_service_and_a_refused_one_is_sent_again():
     config = service_proxy_config("10.96.0.7", 9000)
     assert "server service 10.96.0.7:9000" in config and "option http-server-close" in config
-    assert "retry-on conn-failure empty-response" in config and "timeout connect 1s" in config
+    assert "retry-on conn-failure empty-response junk-response" in config and "timeout connect 1s" in config
     # kube-proxy decides which pod is ready: the proxy checks none itself.
     assert "check" not in config.split("backend servers", 1)[1]
