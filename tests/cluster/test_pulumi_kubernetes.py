@@ -336,7 +336,7 @@ def kill_container(cluster: Cluster, node: str, container: str) -> None:
     assert done.returncode == 0, f"ctr could not kill {container} on {node}: {done.stderr}"
 
 
-def test_a_killed_server_container_is_restarted_and_no_request_fails(cluster: Cluster) -> None:
+def test_a_killed_server_container_is_restarted_and_its_losses_are_counted(cluster: Cluster) -> None:
     pod = server_pods(cluster)[0]
     name, node = pod["metadata"]["name"], pod["spec"]["nodeName"]
     restarts = pod["status"]["containerStatuses"][0]["restartCount"]
@@ -358,9 +358,13 @@ def test_a_killed_server_container_is_restarted_and_no_request_fails(cluster: Cl
     assert rate_in >= MIN_RATE, f"the load going into the kill was {rate_in:.0f} req/s, below {MIN_RATE}"
     # The requests the killed process refused or dropped, the reverse proxy sent again to the other replica
     # (infra/kubernetes_proxy.py); without it, the ones kube-proxy routed to the pod in the second before its
-    # endpoint left the rules failed (docs/cluster.md has the figures). The resent requests wait a second or more and
-    # hold their threads meanwhile, so the rate over the whole loop dips; what goes in is checked above.
-    assert not load.tally.failures, f"the SIGKILL at {killed_at:.1f}s: {load.tally.summary()}"
+    # endpoint left the rules failed, about 3% of the loop (docs/cluster.md has the figures). What still fails is a
+    # request the process died answering, one or two HAProxy 502s at the kill: counted, bounded to the kill's window
+    # and to 0.5% of the loop. The resent requests hold their threads a second or more, so the rate over the whole
+    # loop dips; what goes in is checked above.
+    outside = [f.at_s for f in load.tally.failures if not killed_at <= f.at_s <= killed_at + back_s]
+    assert not outside, f"failures outside the kill's window ({killed_at:.1f}s..{killed_at + back_s:.1f}s): {load.tally.summary()}"
+    assert len(load.tally.failures) <= 0.005 * load.tally.ok, f"the SIGKILL at {killed_at:.1f}s: {load.tally.summary()}"
 
 
 def current_and_other(staging: EngineStack, images: dict[str, ServerImage]) -> tuple[ServerImage, ServerImage]:
