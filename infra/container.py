@@ -13,12 +13,10 @@ from typing import Any, Optional
 import pulumi
 import pulumi_docker as docker
 
-from infra import docker_engine
+from infra import READY_PATH, docker_engine
 from infra.config import WorkloadConfig
 from infra.proxy import ReverseProxy, ReverseProxyArgs
 
-# Same probe as the Kubernetes readiness probe: the V2 protocol's readiness route.
-READY_PATH = "/v2/health/ready"
 NON_ROOT_USER = "10001:10001"
 # What every serving container answers to on its network: the reverse proxy and Prometheus find each one by it.
 MODEL_ALIAS = "model"

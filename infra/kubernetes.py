@@ -9,7 +9,8 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from infra.config import KubernetesConfig, WorkloadConfig
-from infra.container import NON_ROOT_USER, READY_PATH
+from infra import READY_PATH
+from infra.container import NON_ROOT_USER
 from infra.image import image_version
 from infra.kubernetes_proxy import KubernetesProxy, KubernetesProxyArgs
 from infra.registry import Registry

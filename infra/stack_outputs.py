@@ -13,8 +13,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from app.entry import Task
-from infra import ROOT
-from infra.container import READY_PATH
+from infra import READY_PATH, ROOT
 from model.config import DEFAULT_TASK
 
 # How long `make up` waits for the endpoint it prints to answer: on Kubernetes, kube-proxy programs a Service made

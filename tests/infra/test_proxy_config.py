@@ -7,7 +7,8 @@ import subprocess
 import pytest
 
 from infra.config import WorkloadConfig
-from infra.container import MODEL_ALIAS, READY_PATH
+from infra import READY_PATH
+from infra.container import MODEL_ALIAS
 from infra.proxy import SLOTS, haproxy_config, service_proxy_config
 
 IMAGE = WorkloadConfig().proxy_image

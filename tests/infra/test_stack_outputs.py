@@ -9,7 +9,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from infra.container import READY_PATH
+from infra import READY_PATH
 from infra.stack_outputs import unanswered
 from tests.infra.registry import free_port
 
